@@ -1,0 +1,53 @@
+# Course commands. Each target sets up .venv itself (created if missing, reinstalled when
+# pyproject.toml or constraints.txt change), so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Tests run offline, in quick mode, with quiet progress bars.
+TEST_ENV := XAI_QUICK=1 XAI_DOWNLOAD=0 XAI_QUIET=1 MPLBACKEND=Agg
+
+.PHONY: help install lab test lint run run-inplace bench verify clean
+
+help:
+	@echo "make lab          open JupyterLab on notebooks/"
+	@echo "make test         ruff + unit tests + every notebook in quick mode (offline)"
+	@echo "make run          execute every notebook in full mode into build/notebooks/"
+	@echo "make run-inplace  execute every notebook in full mode and save outputs in place"
+	@echo "make bench        run the benchmarks in benchmarks/"
+	@echo "make verify       re-measure every checkpoint on the full test sets in \$$XAI_DATA_DIR"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check xai_helpers tests benchmarks data/make_samples.py
+
+test: lint
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks
+
+run: $(STAMP)
+	@mkdir -p build/notebooks
+	XAI_QUICK=0 $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+		--output-dir build/notebooks $(NOTEBOOKS)
+
+run-inplace: $(STAMP)
+	XAI_QUICK=0 $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+		--inplace $(NOTEBOOKS)
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+verify: $(STAMP)
+	$(BIN)/python -m xai_helpers.verify
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

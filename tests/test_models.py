@@ -1,0 +1,117 @@
+"""Model registry and checkpoint store: layers used once, clear errors, faithful round trip."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from xai_helpers import config, data, models
+
+
+def _forward_calls(model: nn.Module, x: torch.Tensor) -> Counter:
+    calls: Counter = Counter()
+    handles = [m.register_forward_hook(lambda mod, i, o, name=name: calls.update([name]))
+               for name, m in model.named_modules() if not list(m.children())]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(models.REGISTRY))
+def test_every_layer_is_its_own_module_used_once(name):
+    spec = models.REGISTRY[name]
+    info = data.DATASETS[spec.dataset]
+    model = spec.build().eval()
+    x = torch.rand(2, info.channels, info.size, info.size)
+    calls = _forward_calls(model, x)
+    leaves = [n for n, m in model.named_modules() if not list(m.children())]
+    assert calls == Counter(leaves)  # every leaf module ran exactly once
+    assert model(x).shape == (2, len(info.classes))
+
+
+def test_normalize_is_inside_and_rejects_wrong_shapes():
+    model = models.build("lenet_mnist")
+    assert isinstance(model[0], models.Normalize)
+    x = torch.full((1, 1, 28, 28), 0.1307)
+    assert torch.allclose(model[0](x), torch.zeros_like(x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"expected images N x 1 x H x W.*x\[None\]"):
+        model(torch.rand(1, 28, 28))
+    with pytest.raises(ValueError, match="got shape \\(1, 3, 28, 28\\)"):
+        model(torch.rand(1, 3, 28, 28))
+
+
+def test_lenet_parameter_count():
+    # conv 6*(25+1) + 16*(6*25+1) + fc 400*120+120 + 120*84+84 + 84*10+10
+    assert models.count_parameters(models.build("lenet_mnist")) == 61_706
+
+
+def test_unknown_model_names_the_registered_ones():
+    with pytest.raises(ValueError, match="unknown model 'resnet'.*lenet_mnist"):
+        models.build("resnet")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = models.build("lenet_mnist").eval()
+    pt, js = models.save_checkpoint(model, "lenet_mnist", {"dataset": "mnist",
+                                                           "test_accuracy": 0.5}, tmp_path)
+    meta = json.loads(js.read_text())
+    assert meta["n_parameters"] == 61_706 and len(meta["sha256"]) == 64
+    loaded = models.load_pretrained("lenet_mnist", directory=tmp_path)
+    assert not loaded.training
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(loaded(x), model(x))
+
+
+def test_missing_corrupt_and_mismatching_checkpoints(tmp_path):
+    with pytest.raises(models.CheckpointError, match="lenet_mnist.pt is missing.*git checkout"):
+        models.load_pretrained("lenet_mnist", directory=tmp_path)
+    pt, js = models.save_checkpoint(models.build("lenet_mnist"), "lenet_mnist",
+                                    {"dataset": "mnist", "test_accuracy": 0.5}, tmp_path)
+    pt.write_bytes(pt.read_bytes()[:100])
+    with pytest.raises(models.CheckpointError, match="corrupt.*python -m xai_helpers.train"):
+        models.load_pretrained("lenet_mnist", directory=tmp_path)
+    # a state dict of another architecture, with a matching hash
+    torch.save(nn.Linear(2, 2).state_dict(), pt)
+    meta = json.loads(js.read_text())
+    meta["sha256"] = models._sha256(pt)
+    js.write_text(json.dumps(meta))
+    with pytest.raises(models.CheckpointError, match="does not fit the architecture"):
+        models.load_pretrained("lenet_mnist", directory=tmp_path)
+    pt.write_bytes(b"not a checkpoint")
+    meta["sha256"] = models._sha256(pt)
+    js.write_text(json.dumps(meta))
+    with pytest.raises(models.CheckpointError, match="could not be read"):
+        models.load_pretrained("lenet_mnist", directory=tmp_path)
+
+
+def test_every_committed_checkpoint_loads_and_matches_its_json():
+    rows = models.pretrained_table()
+    assert rows, "data/checkpoints has no checkpoint"
+    for row in rows:
+        meta = models.read_meta(row["model"])
+        assert meta["quick"] is False and meta["test_size"] == \
+            data.DATASETS[meta["dataset"]].n_test
+        for key in ("dataset", "train_size", "epochs", "optimizer", "seed", "test_accuracy",
+                    "n_parameters", "training_time_s", "machine"):
+            assert key in meta, f"{row['model']}.json has no {key}"
+        model = models.load_pretrained(row["model"])
+        assert models.count_parameters(model) == meta["n_parameters"]
+
+
+def test_committed_lenet_accuracy_on_the_committed_mnist_test_set(monkeypatch, tmp_path):
+    """The committed samples hold the full MNIST test set: re-measure the recorded accuracy."""
+    from xai_helpers.train import evaluate
+
+    monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path))
+    test = data.load("mnist", "test", verbose=False)
+    accuracy = evaluate(models.load_pretrained("lenet_mnist"), test, device="cpu")
+    assert accuracy == pytest.approx(models.read_meta("lenet_mnist")["test_accuracy"], abs=1e-3)
+    assert accuracy >= 0.985
+    assert config.CHECKPOINT_DIR.name == "checkpoints"

@@ -1,0 +1,125 @@
+"""The shared training loop: it learns, is deterministic, and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from xai_helpers import config, models, train
+from xai_helpers.models import Recipe
+
+RECIPE = Recipe(epochs=3, batch_size=10, lr=2e-2, schedule="cosine", seed=1)
+
+
+def _fresh(tiny_cnn_factory):
+    config.set_seed(RECIPE.seed)
+    return tiny_cnn_factory()
+
+
+@pytest.fixture
+def make_model(tiny_cnn):
+    import copy
+
+    state = copy.deepcopy(tiny_cnn.state_dict())
+
+    def factory():
+        model = copy.deepcopy(tiny_cnn)
+        model.load_state_dict(state)
+        return model
+
+    return factory
+
+
+def test_fit_learns_a_separable_problem(make_model, blobs):
+    model = make_model()
+    history = train.fit(model, blobs, RECIPE, test=blobs, device="cpu")
+    assert history.epoch == [1, 2, 3]
+    assert history.test_accuracy[-1] >= 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert train.evaluate(model, blobs, device="cpu") == pytest.approx(history.test_accuracy[-1])
+
+
+def test_same_seed_same_weights(make_model, blobs):
+    a, b = make_model(), make_model()
+    train.fit(a, blobs, RECIPE, device="cpu")
+    train.fit(b, blobs, RECIPE, device="cpu")
+    for (_, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_resumed_run_equals_uninterrupted_run(make_model, blobs, tmp_path, monkeypatch):
+    straight = make_model()
+    train.fit(straight, blobs, RECIPE, device="cpu")
+    save = train._save_state
+
+    def save_then_die(*args):
+        save(*args)
+        raise KeyboardInterrupt  # the session is cut off right after epoch 1 was saved
+
+    monkeypatch.setattr(train, "_save_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(make_model(), blobs, RECIPE, device="cpu", run_dir=tmp_path)
+    monkeypatch.setattr(train, "_save_state", save)
+    assert torch.load(tmp_path / "state.pt", weights_only=False)["epoch"] == 1
+    resumed = make_model()  # a new process: fresh weights, state comes from the file
+    history = train.fit(resumed, blobs, RECIPE, device="cpu", run_dir=tmp_path)
+    assert history.epoch == [1, 2, 3]
+    for (_, p), (_, q) in zip(straight.state_dict().items(), resumed.state_dict().items(),
+                              strict=True):
+        assert torch.equal(p, q)
+
+
+def test_resume_refuses_another_recipe(make_model, blobs, tmp_path):
+    train.fit(make_model(), blobs, RECIPE, epochs=1, device="cpu", run_dir=tmp_path)
+    other = Recipe(epochs=3, batch_size=10, seed=1)
+    with pytest.raises(RuntimeError, match="another recipe"):
+        train.fit(make_model(), blobs, other, device="cpu", run_dir=tmp_path)
+
+
+def test_augment_keeps_shape_and_moves_content():
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(64, 3, 32, 32)
+    x[:, :, 10:20, 10:20] = 1.0
+    for kind in ("shift", "crop_flip"):
+        out = train.augment(x, kind, g)
+        assert out.shape == x.shape
+        assert set(out.unique().tolist()) <= {0.0, 1.0}
+        assert (out.sum((1, 2, 3)) == 300).all()  # a 10x10 square never leaves a 4-px shift
+        assert not torch.equal(out, x)
+    assert train.augment(x, "none", g) is x
+
+
+def test_predict_restores_training_mode(tiny_cnn):
+    tiny_cnn.train()
+    scores = train.predict(tiny_cnn, torch.rand(7, 1, 8, 8), batch_size=3, device="cpu")
+    assert scores.shape == (7, 3) and tiny_cnn.training
+
+
+def test_bad_recipe_names_are_explained(make_model, blobs):
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        train.fit(make_model(), blobs, Recipe(epochs=1, optimizer="rmsprop"), device="cpu")
+
+
+def test_quick_training_of_a_registered_model_never_touches_committed_checkpoints(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
+    committed = sorted(config.CHECKPOINT_DIR.iterdir())
+    meta = train.train_registered("lenet_mnist", quick=True, device="cpu")
+    assert sorted(config.CHECKPOINT_DIR.iterdir()) == committed
+    saved = json.loads((tmp_path / "checkpoints" / "lenet_mnist.json").read_text())
+    assert saved["quick"] is True and saved["train_size"] == 2_000
+    assert saved["test_size"] == 1_000 and saved == {**meta, "name": "lenet_mnist",
+                                                     "n_parameters": 61_706,
+                                                     "sha256": saved["sha256"]}
+    assert saved["test_accuracy"] > 0.5  # 3 epochs on 2,000 real digits
+    assert models.load_pretrained("lenet_mnist", directory=tmp_path / "checkpoints")
+
+
+def test_full_training_refuses_subset_data(tmp_path, monkeypatch):
+    from xai_helpers import data
+
+    monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path))  # only the committed samples
+    with pytest.raises(data.DataUnavailableError, match="needs the whole mnist"):
+        train.train_registered("lenet_mnist", device="cpu")

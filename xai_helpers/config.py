@@ -1,0 +1,87 @@
+"""Run-time settings of the course: quick/full mode, device, seeds and paths.
+
+Environment variables (all optional):
+
+``XAI_QUICK``     ``1`` = quick mode (small data, few steps; what the tests use).
+``XAI_DATA_DIR``  folder with ``{name}.npz`` datasets (default: the repository's ``data/``).
+``XAI_DOWNLOAD``  ``0`` = never try the torchvision download (the tests set it).
+``XAI_DEVICE``    ``cpu`` or ``cuda`` (default: ``cuda`` when available).
+``XAI_QUIET``     ``1`` = no progress bars (the tests set it).
+``XAI_ROOT``      the repository root, when the package is installed elsewhere (Colab).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in _TRUE
+
+
+def _find_root() -> Path:
+    """The repository root: ``$XAI_ROOT``, else the folder above this package."""
+    if os.environ.get("XAI_ROOT"):
+        return Path(os.environ["XAI_ROOT"]).expanduser().resolve()
+    return Path(__file__).resolve().parent.parent
+
+
+QUICK: bool = _flag("XAI_QUICK")
+QUIET: bool = _flag("XAI_QUIET")
+SEED: int = 0
+
+ROOT: Path = _find_root()
+DATA_ROOT: Path = ROOT / "data"  # downloads, samples/, checkpoints/, results/
+SAMPLES_DIR: Path = DATA_ROOT / "samples"
+CHECKPOINT_DIR: Path = DATA_ROOT / "checkpoints"
+RESULTS_DIR: Path = DATA_ROOT / "results"
+BUILD_DIR: Path = ROOT / "build"
+
+
+def data_dir() -> Path:
+    """The local data directory: ``$XAI_DATA_DIR`` if set, else the repository's ``data/``."""
+    value = os.environ.get("XAI_DATA_DIR")
+    return Path(value).expanduser().resolve() if value else DATA_ROOT
+
+
+def download_allowed() -> bool:
+    """Whether loaders may try the torchvision download (``XAI_DOWNLOAD=0`` forbids it)."""
+    return _flag("XAI_DOWNLOAD", default=True)
+
+
+def device() -> torch.device:
+    """``$XAI_DEVICE`` if set, else CUDA when available, else the CPU."""
+    name = os.environ.get("XAI_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def pick(quick: T, full: T) -> T:
+    """``quick`` in quick mode, ``full`` otherwise (e.g. ``n = pick(500, 10_000)``)."""
+    return quick if QUICK else full
+
+
+def set_seed(seed: int = SEED) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) for repeatable runs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def mode_banner() -> str:
+    """One line for the top of every notebook: which mode, which device."""
+    if QUICK:
+        mode = "QUICK mode (XAI_QUICK=1): small data and few steps; numbers are NOT the papers'"
+    else:
+        mode = "FULL mode: full test sets and the committed full-training checkpoints"
+    return f"{mode} | device: {device()} | data dir: {data_dir()}"

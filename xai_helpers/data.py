@@ -1,0 +1,285 @@
+"""Datasets of the course: MNIST, Fashion-MNIST, CIFAR-10 and SVHN as tensors in [0, 1].
+
+``load(name, split)`` returns an :class:`ImageData` (images N x C x H x W float32 in [0, 1],
+integer labels, class names) and prints which source it used. Sources, tried in order:
+
+1. ``data dir``: ``{name}.npz`` in ``$XAI_DATA_DIR`` (else the repository's ``data/``), with
+   uint8 arrays ``x_train, y_train, x_test, y_test`` (images HWC or HW), as in ``../shared/data``;
+   CIFAR-10 may carry ``test_exact`` (True where the test image is the original pixels).
+2. ``torchvision``: the official files in ``data/``, downloaded there if missing (needs the
+   internet; ``XAI_DOWNLOAD=0`` forbids it).
+3. ``samples``: the small real subsets committed in ``data/samples/`` (made by
+   ``data/make_samples.py``), so that every notebook runs offline.
+
+SVHN has no offline copy: only sources 1 and 2 can provide it. Use :func:`try_load` where a
+notebook should say so and carry on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config
+
+__all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "try_load", "find_sources"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the course knows about a dataset before loading it."""
+
+    classes: tuple[str, ...]
+    channels: int
+    size: int
+    n_train: int
+    n_test: int
+    torchvision: str  # class name in torchvision.datasets
+
+
+_DIGITS = tuple(str(i) for i in range(10))
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(_DIGITS, 1, 28, 60_000, 10_000, "MNIST"),
+    "fashion_mnist": DatasetInfo(
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        1, 28, 60_000, 10_000, "FashionMNIST"),
+    "cifar10": DatasetInfo(
+        ("airplane", "automobile", "bird", "cat", "deer",
+         "dog", "frog", "horse", "ship", "truck"),
+        3, 32, 50_000, 10_000, "CIFAR10"),
+    "svhn": DatasetInfo(_DIGITS, 3, 32, 73_257, 26_032, "SVHN"),
+}
+
+
+class DataUnavailableError(FileNotFoundError):
+    """No source could provide the dataset; the message lists what was tried and the fix."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A labelled image set as the course uses it.
+
+    Attributes
+    ----------
+    images : float32 tensor N x C x H x W in [0, 1]
+    labels : int64 tensor (N,)
+    exact : bool tensor (N,), True where the pixels are the original ones (False only for the
+        JPEG-degraded CIFAR-10 test images of ``../shared/data``)
+    full : True when this is the whole official split
+    """
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    source: str
+    exact: torch.Tensor
+    full: bool
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: int | slice | torch.Tensor | np.ndarray) -> ImageData:
+        """The first ``index`` images (an int), or the images at ``index`` (slice/indices)."""
+        if isinstance(index, int):
+            index = slice(0, index)
+        return replace(self, images=self.images[index], labels=self.labels[index],
+                       exact=self.exact[index], full=False)
+
+    def per_class(self, n: int) -> ImageData:
+        """The first ``n`` images of every class (fewer where a class has fewer), class by class."""
+        index = torch.cat([torch.nonzero(self.labels == c).flatten()[:n]
+                           for c in range(len(self.classes))])
+        return self.subset(index)
+
+    def describe(self) -> str:
+        whole = "full split" if self.full else "subset"
+        n_exact = int(self.exact.sum())
+        jpeg = "" if n_exact == len(self) else f", {len(self) - n_exact:,} JPEG-degraded"
+        return (f"{self.name}/{self.split}: {len(self):,} images ({whole}{jpeg}) "
+                f"from {self.source}")
+
+
+def _info(name: str, split: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; the course knows {', '.join(DATASETS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    return DATASETS[name]
+
+
+def _to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 HW / HWC / CHW arrays -> float N x C x H x W in [0, 1], int64 labels."""
+    if x.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 in [0, 255], got {x.dtype}")
+    images = torch.from_numpy(np.ascontiguousarray(x))
+    if images.ndim == 3:  # N, H, W
+        images = images.unsqueeze(1)
+    elif images.ndim == 4 and images.shape[-1] in (1, 3):  # N, H, W, C
+        images = images.permute(0, 3, 1, 2)
+    return images.float().div_(255), torch.from_numpy(np.asarray(y).astype(np.int64))
+
+
+def _check(name: str, split: str, images: torch.Tensor, labels: torch.Tensor, where: str) -> None:
+    info = DATASETS[name]
+    expected = (info.channels, info.size, info.size)
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected or len(images) != len(labels):
+        raise ValueError(f"{where}: {split} images have shape {tuple(images.shape)} with "
+                         f"{len(labels)} labels; expected N x {expected} and N labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(info.classes)):
+        raise ValueError(f"{where}: labels outside 0..{len(info.classes) - 1}")
+
+
+def _from_npz(path: Path, name: str, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    with np.load(path) as d:
+        keys = (f"x_{split}", f"y_{split}")
+        missing = [k for k in keys if k not in d.files]
+        if missing:
+            raise ValueError(f"{path} has no array(s) {', '.join(missing)}; expected x_train, "
+                             f"y_train, x_test, y_test (uint8, HWC) as in ../shared/data")
+        images, labels = _to_tensors(d[keys[0]], d[keys[1]])
+        exact_key = f"{split}_exact"
+        exact = (torch.from_numpy(d[exact_key].astype(bool)) if exact_key in d.files
+                 else torch.ones(len(labels), dtype=torch.bool))
+    _check(name, split, images, labels, str(path))
+    return images, labels, exact
+
+
+def _from_torchvision(name: str, split: str, download: bool):
+    import torchvision
+
+    info = DATASETS[name]
+    cls = getattr(torchvision.datasets, info.torchvision)
+    if name == "svhn":
+        ds = cls(str(config.DATA_ROOT / "svhn"), split=split, download=download)
+        x, y = ds.data, ds.labels  # N, 3, 32, 32
+    else:
+        ds = cls(str(config.DATA_ROOT), train=(split == "train"), download=download)
+        x, y = np.asarray(ds.data), np.asarray(ds.targets)
+    images, labels = _to_tensors(np.asarray(x), y)
+    _check(name, split, images, labels, f"torchvision {info.torchvision}")
+    return images, labels, torch.ones(len(labels), dtype=torch.bool)
+
+
+def _try_torchvision(name: str, split: str, tried: list[str]):
+    """Files already in data/ first; then, if allowed, the official download."""
+    where = f"torchvision {DATASETS[name].torchvision} in {config.DATA_ROOT}"
+    try:
+        return _from_torchvision(name, split, download=False)
+    except (RuntimeError, FileNotFoundError, OSError):
+        pass
+    if not config.download_allowed():
+        tried.append(f"{where}: not downloaded, and downloads are off (XAI_DOWNLOAD=0)")
+        return None
+    try:
+        return _from_torchvision(name, split, download=True)
+    except Exception as err:  # no network, server down, bad file: all mean "not this source"
+        reason = " ".join(str(err).split())[:200]
+        tried.append(f"{where}: download failed ({type(err).__name__}: {reason})")
+        return None
+
+
+def find_sources(name: str) -> list[str]:
+    """Which sources hold ``name`` right now (without loading or downloading anything)."""
+    _info(name, "test")
+    found = []
+    if (config.data_dir() / f"{name}.npz").exists():
+        found.append(f"data dir ({config.data_dir() / f'{name}.npz'})")
+    tv = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
+          "cifar10": "cifar-10-batches-py", "svhn": "svhn"}[name]
+    if (config.DATA_ROOT / tv).exists():
+        found.append(f"torchvision files ({config.DATA_ROOT / tv})")
+    if (config.SAMPLES_DIR / f"{name}.npz").exists():
+        found.append(f"samples ({config.SAMPLES_DIR / f'{name}.npz'})")
+    return found
+
+
+def load(name: str, split: str = "test", *, n: int | None = None,
+         verbose: bool = True) -> ImageData:
+    """Load a dataset split from the first source that has it (see the module docstring).
+
+    Parameters
+    ----------
+    name : ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"svhn"``
+    split : ``"train"`` or ``"test"``
+    n : keep only the first ``n`` images (``None``: all the source has)
+    verbose : print which source was used
+
+    Raises
+    ------
+    DataUnavailableError
+        When no source has the dataset; the message lists every place tried and the fix.
+    """
+    info = _info(name, split)
+    n_full = info.n_train if split == "train" else info.n_test
+    tried: list[str] = []
+    result = None
+
+    path = config.data_dir() / f"{name}.npz"
+    if path.exists():
+        result = (*_from_npz(path, name, split), f"data dir {path}")
+    else:
+        tried.append(f"data dir: {path} does not exist")
+
+    if result is None:
+        loaded = _try_torchvision(name, split, tried)
+        if loaded is not None:
+            result = (*loaded, f"torchvision files in {config.DATA_ROOT}")
+
+    if result is None:
+        sample = config.SAMPLES_DIR / f"{name}.npz"
+        if sample.exists():
+            result = (*_from_npz(sample, name, split), f"committed samples {sample}")
+        else:
+            tried.append(f"samples: {sample} does not exist (no offline sample of {name})")
+
+    if result is None:
+        raise DataUnavailableError(_unavailable_message(name, split, tried))
+
+    images, labels, exact, source = result
+    data = ImageData(name, split, images, labels, info.classes, source, exact,
+                     full=len(labels) == n_full)
+    if n is not None and n < len(data):
+        data = data.subset(n)
+    if verbose:
+        print(data.describe())
+    return data
+
+
+def _unavailable_message(name: str, split: str, tried: list[str]) -> str:
+    lines = [f"no source has the {name} {split} set. Looked for:"]
+    lines += [f"  {i}. {t}" for i, t in enumerate(tried, 1)]
+    lines += [
+        "How to fix it (any one):",
+        f"  - put {name}.npz (uint8 arrays x_train, y_train, x_test, y_test) in a folder and "
+        f"set XAI_DATA_DIR to it, e.g. export XAI_DATA_DIR=../shared/data",
+        f"  - with internet access, run again with downloads on (unset XAI_DOWNLOAD): "
+        f"torchvision downloads {name} into {config.DATA_ROOT}",
+    ]
+    if name != "svhn":
+        lines.append("  - restore the committed samples: git checkout -- data/samples")
+    return "\n".join(lines)
+
+
+def try_load(name: str, split: str = "test", **kwargs) -> ImageData | None:
+    """Like :func:`load`, but print why the dataset is unavailable and return ``None``."""
+    try:
+        return load(name, split, **kwargs)
+    except DataUnavailableError as err:
+        print(f"{name} is unavailable here, carrying on without it.\n{err}")
+        return None
+
+
+def environment_sources() -> dict[str, list[str]]:
+    """``{dataset: sources found}`` for every dataset (for the environment check)."""
+    return {name: find_sources(name) for name in DATASETS}
+
+
+if os.environ.get("XAI_DATA_DIR") and not config.data_dir().is_dir():
+    print(f"warning: XAI_DATA_DIR={os.environ['XAI_DATA_DIR']} is not a folder")

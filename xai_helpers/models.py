@@ -1,0 +1,236 @@
+"""The series' models: a registry of architectures and the store of trained checkpoints.
+
+Every model takes the loaders' images as they are (float in [0, 1], N x C x H x W); any
+normalisation is its first layer (:class:`Normalize`), so ``load_pretrained(name)(x)`` just
+works and every explanation is in pixel space. Every layer is its own module, used once in
+``forward`` (no reused ReLU or pooling module), so hook-based tools (captum's LRP, per-layer
+explanations) see each step.
+
+A checkpoint ``NAME`` is two committed files in ``data/checkpoints/``: ``NAME.pt`` (the
+``state_dict``, loaded with ``weights_only=True``) and ``NAME.json`` (how it was trained and
+the test accuracy measured on the full test set; ``python -m xai_helpers.verify`` re-measures
+it). ``python -m xai_helpers.train NAME`` writes both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import config
+
+__all__ = ["Normalize", "Recipe", "ModelSpec", "REGISTRY", "register", "build",
+           "load_pretrained", "save_checkpoint", "read_meta", "pretrained_table",
+           "count_parameters", "CheckpointError"]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or does not fit its architecture."""
+
+
+class Normalize(nn.Module):
+    """First layer of a model: check the input and standardise it, ``(x - mean) / std``.
+
+    Raises a clear ``ValueError`` for anything that is not N x C x H x W with the expected
+    number of channels (the usual mistakes: a single image without batch axis, HWC order).
+    """
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = self.mean.shape[1]
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise ValueError(
+                f"expected images N x {channels} x H x W (float in [0, 1]), got shape "
+                f"{tuple(x.shape)}; add a batch axis with x[None] or reorder HWC with "
+                f"x.permute(0, 3, 1, 2)")
+        return (x - self.mean) / self.std
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a registered model is trained (written into its checkpoint JSON)."""
+
+    epochs: int
+    batch_size: int = 100
+    optimizer: str = "adam"  # "adam", "adamw" or "sgd" (momentum 0.9, Nesterov)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "none"  # "none" or "cosine" (per step, to 0 at the end)
+    augment: str = "none"  # "none", "shift" (random 2-px shifts) or "crop_flip" (CIFAR-style)
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it, on which dataset, how to train it."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    dataset: str
+    recipe: Recipe
+    description: str
+    paper: str = ""
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(name: str, *, dataset: str, recipe: Recipe, description: str, paper: str = ""):
+    """Decorator: register a builder ``() -> nn.Module`` under ``name``."""
+
+    def decorate(builder: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        if name in REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        REGISTRY[name] = ModelSpec(name, builder, dataset, recipe, description, paper)
+        return builder
+
+    return decorate
+
+
+def spec(name: str) -> ModelSpec:
+    """The registry entry of ``name``, with a clear error for unknown names."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def build(name: str) -> nn.Module:
+    """A freshly initialised (untrained) model ``name``."""
+    return spec(name).build()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------- architectures
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+
+@register("lenet_mnist", dataset="mnist", recipe=Recipe(epochs=12, batch_size=100, lr=1e-3,
+                                                           schedule="cosine"),
+          description="LeNet-5 (6 and 16 filters of 5x5, 120-84-10 fully connected); the "
+                      "baseline the tiny 3-filter CNN of paper 1 is compared with",
+          paper="LeCun et al. 1998; baseline of paper 1 (seed 000)")
+def lenet_mnist() -> nn.Sequential:
+    """LeNet-5 for 28x28 grey images (conv1 padded by 2 so the maps match the 32x32 original)."""
+    return nn.Sequential(OrderedDict([
+        ("normalize", Normalize(MNIST_MEAN, MNIST_STD)),
+        ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(6, 16, 5)), ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(16 * 5 * 5, 120)), ("relu3", nn.ReLU()),
+        ("fc2", nn.Linear(120, 84)), ("relu4", nn.ReLU()),
+        ("fc3", nn.Linear(84, 10)),
+    ]))
+
+
+# --------------------------------------------------------------------------- checkpoint store
+
+def checkpoint_paths(name: str, directory: Path | None = None) -> tuple[Path, Path]:
+    """``(NAME.pt, NAME.json)`` in ``directory`` (default ``data/checkpoints``)."""
+    directory = Path(directory) if directory is not None else config.CHECKPOINT_DIR
+    return directory / f"{name}.pt", directory / f"{name}.json"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_checkpoint(model: nn.Module, name: str, meta: dict,
+                    directory: Path | None = None) -> tuple[Path, Path]:
+    """Write ``NAME.pt`` (state_dict) and ``NAME.json`` (``meta`` + file hash + parameters)."""
+    pt, js = checkpoint_paths(name, directory)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save(state, pt)
+    meta = {"name": name, **meta, "n_parameters": count_parameters(model),
+            "sha256": _sha256(pt)}
+    js.write_text(json.dumps(meta, indent=2) + "\n")
+    return pt, js
+
+
+def read_meta(name: str, directory: Path | None = None) -> dict:
+    """The JSON sidecar of checkpoint ``name``."""
+    _, js = checkpoint_paths(name, directory)
+    if not js.exists():
+        raise CheckpointError(f"{js} is missing: {_fix(name)}")
+    try:
+        return json.loads(js.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{js} is not valid JSON ({err}): {_fix(name)}") from None
+
+
+def _fix(name: str) -> str:
+    return (f"restore the committed files with `git checkout -- data/checkpoints/{name}.*`, "
+            f"or retrain with `python -m xai_helpers.train {name}`")
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu",
+                    directory: Path | None = None) -> nn.Module:
+    """The registered model ``name`` with its committed weights, in eval mode on ``device``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not registered.
+    CheckpointError
+        The checkpoint is missing, corrupt (hash differs from its JSON), unreadable, or its
+        tensors do not fit the architecture; the message names the file and the fix.
+    """
+    model = build(name)
+    pt, _ = checkpoint_paths(name, directory)
+    if not pt.exists():
+        raise CheckpointError(f"no checkpoint for {name!r}: {pt} is missing; {_fix(name)}")
+    meta = read_meta(name, directory)
+    if meta.get("sha256") and meta["sha256"] != _sha256(pt):
+        raise CheckpointError(f"{pt} is corrupt (its SHA-256 differs from the one in "
+                              f"{pt.with_suffix('.json').name}); {_fix(name)}")
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{pt} could not be read ({type(err).__name__}: {err}); "
+                              f"{_fix(name)}") from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        detail = " ".join(str(err).split())[:400]
+        raise CheckpointError(f"{pt} does not fit the architecture of {name!r} ({detail}); "
+                              f"was it written by another version? {_fix(name)}") from None
+    return model.to(device).eval()
+
+
+def pretrained_table(directory: Path | None = None) -> list[dict]:
+    """One row per committed checkpoint, from the JSON files (for notebook 00 and the README)."""
+    directory = Path(directory) if directory is not None else config.CHECKPOINT_DIR
+    rows = []
+    for js in sorted(directory.glob("*.json")):
+        meta = json.loads(js.read_text())
+        rows.append({
+            "model": meta["name"], "dataset": meta.get("dataset", "?"),
+            "parameters": meta.get("n_parameters"),
+            "test accuracy (%)": round(100 * meta["test_accuracy"], 2),
+            "test images": meta.get("test_size"), "epochs": meta.get("epochs"),
+            "paper": REGISTRY[meta["name"]].paper if meta["name"] in REGISTRY else "",
+        })
+    return rows
+
+
+def recipe_dict(recipe: Recipe) -> dict:
+    return asdict(recipe)

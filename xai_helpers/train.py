@@ -1,0 +1,263 @@
+"""The one training loop of the series: seeded, resumable, CPU or CUDA, with a progress bar.
+
+    python -m xai_helpers.train lenet_mnist            # full data -> data/checkpoints/
+    python -m xai_helpers.train lenet_mnist --quick    # small data -> build/checkpoints/
+
+Training state is saved after every epoch in ``build/runs/NAME/state.pt``; running the same
+command again resumes from it (same result as an uninterrupted run: the shuffling and the
+augmentation of epoch ``e`` depend only on the seed and ``e``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import config, data, models
+from .models import Recipe
+
+__all__ = ["History", "fit", "evaluate", "predict", "train_registered", "machine_info"]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run (accuracies are fractions in [0, 1])."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
+            device: str | torch.device | None = None) -> torch.Tensor:
+    """Class scores (N x K, on the CPU) of ``model`` for ``images``, in eval mode, batched."""
+    device = torch.device(device) if device is not None else config.device()
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(images[i:i + batch_size].to(device)).float().cpu()
+                          for i in range(0, len(images), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model: nn.Module, dataset: data.ImageData, *, batch_size: int = 500,
+             device: str | torch.device | None = None) -> float:
+    """Accuracy (fraction) of ``model`` on ``dataset``."""
+    scores = predict(model, dataset.images, batch_size=batch_size, device=device)
+    return (scores.argmax(1) == dataset.labels).float().mean().item()
+
+
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Batch augmentation on tensors: ``"shift"`` (random shifts of up to 2 px, zero fill) or
+    ``"crop_flip"`` (random 32x32 crop of the 4-px zero-padded image + horizontal flip)."""
+    if kind == "none":
+        return x
+    pad = {"shift": 2, "crop_flip": 4}[kind]
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy.view(n, 1) + torch.arange(h)).to(x.device)  # n x h
+    cols = (dx.view(n, 1) + torch.arange(w)).to(x.device)  # n x w
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+                 rows[:, None, :, None], cols[:, None, None, :]]
+    if kind == "crop_flip":
+        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        out = torch.where(flip[:, None, None, None], out.flip(3), out)
+    return out
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True,
+                               weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}: use adam, adamw or sgd")
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps: int):
+    if recipe.schedule == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps)
+                                                        / total_steps)))
+    raise ValueError(f"unknown schedule {recipe.schedule!r}: use none or cosine")
+
+
+def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
+        test: data.ImageData | None = None, epochs: int | None = None,
+        device: str | torch.device | None = None, run_dir: Path | None = None,
+        quiet: bool | None = None) -> History:
+    """Train ``model`` in place following ``recipe``; return the per-epoch history.
+
+    ``epochs`` overrides ``recipe.epochs``. With ``run_dir``, the state after every epoch is
+    written to ``run_dir/state.pt`` and a later call with the same ``run_dir`` resumes from it.
+    """
+    device = torch.device(device) if device is not None else config.device()
+    quiet = config.QUIET if quiet is None else quiet
+    epochs = recipe.epochs if epochs is None else epochs
+    steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
+    model.to(device)
+    config.set_seed(recipe.seed)
+    optimizer = _optimizer(model, recipe)
+    scheduler = _scheduler(optimizer, recipe, epochs * steps_per_epoch)
+    history, start = History(), 0
+
+    state_file = Path(run_dir) / "state.pt" if run_dir is not None else None
+    if state_file is not None and state_file.exists():
+        state = torch.load(state_file, map_location=device, weights_only=False)
+        if state["recipe"] != asdict(recipe) or state["n_train"] != len(train):
+            raise RuntimeError(f"{state_file} was written by another recipe or dataset; "
+                               f"delete {state_file.parent} to start afresh")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history, start = History(**state["history"]), state["epoch"]
+        if not quiet:
+            print(f"resuming from {state_file} after epoch {start}")
+
+    images, labels = train.images.to(device), train.labels.to(device)
+    for epoch in range(start, epochs):
+        tick = time.perf_counter()
+        model.train()
+        generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)
+        order = torch.randperm(len(train), generator=generator).to(device)
+        total_loss, correct = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}",
+                   disable=quiet, leave=False)
+        for step in bar:
+            index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+            x = augment(images[index], recipe.augment, generator)
+            scores = model(x)
+            loss = F.cross_entropy(scores, labels[index], label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(index)
+            correct += (scores.argmax(1) == labels[index]).sum().item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        history.epoch.append(epoch + 1)
+        history.train_loss.append(total_loss / len(train))
+        history.train_accuracy.append(correct / len(train))
+        history.test_accuracy.append(evaluate(model, test, device=device) if test else float("nan"))
+        history.seconds += time.perf_counter() - tick
+        if not quiet:
+            print(f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, "
+                  f"train {100 * history.train_accuracy[-1]:.2f}%, "
+                  f"test {100 * history.test_accuracy[-1]:.2f}% ({history.seconds:.0f} s)")
+        if state_file is not None:
+            _save_state(state_file, model, optimizer, scheduler, recipe, len(train),
+                        epoch + 1, history)
+    model.eval()
+    return history
+
+
+def _save_state(path: Path, model, optimizer, scheduler, recipe, n_train, epoch, history):
+    """Atomic write (temporary file + rename), so an interrupted save never corrupts a run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                "recipe": asdict(recipe), "n_train": n_train, "epoch": epoch,
+                "history": asdict(history)}, tmp)
+    os.replace(tmp, path)
+
+
+def machine_info(device: str | torch.device | None = None) -> dict:
+    """Where a run happened, for the checkpoint JSON and benchmark reports."""
+    device = torch.device(device) if device is not None else config.device()
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu_count": os.cpu_count(), "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def train_registered(name: str, *, quick: bool = False, device: str | None = None,
+                     out_dir: Path | None = None, epochs: int | None = None) -> dict:
+    """Train registered model ``name`` on its dataset, write checkpoint + JSON, return the JSON.
+
+    Full mode trains on the whole training split and measures the whole test split (both must
+    come from a full source: ``$XAI_DATA_DIR`` or the torchvision download). Quick mode uses
+    the committed samples and at most 3 epochs, and writes to ``build/checkpoints/``, never over the
+    committed checkpoints.
+    """
+    spec = models.spec(name)
+    recipe = spec.recipe
+    epochs = epochs or (min(3, recipe.epochs) if quick else recipe.epochs)
+    train = data.load(spec.dataset, "train", n=2_000 if quick else None)
+    test = data.load(spec.dataset, "test", n=1_000 if quick else None)
+    if not quick and not (train.full and test.full):
+        raise data.DataUnavailableError(
+            f"full training of {name} needs the whole {spec.dataset} train and test splits, "
+            f"but got {len(train):,} / {len(test):,} images (from {train.source}). Set "
+            f"XAI_DATA_DIR to a folder with {spec.dataset}.npz, or use --quick")
+    out_dir = Path(out_dir) if out_dir else (
+        config.BUILD_DIR / "checkpoints" if quick else config.CHECKPOINT_DIR)
+    run_dir = config.BUILD_DIR / "runs" / (f"{name}-quick" if quick else name)
+    device = device or config.device()
+    config.set_seed(recipe.seed)  # the initial weights depend on the seed only
+    model = spec.build()
+    history = fit(model, train, recipe, test=test, epochs=epochs, device=device,
+                  run_dir=run_dir)
+    meta = {
+        "dataset": spec.dataset, "description": spec.description, "paper": spec.paper,
+        "quick": quick, "train_size": len(train), "test_size": len(test),
+        "train_source": _short(train.source), **models.recipe_dict(recipe), "epochs": epochs,
+        "test_accuracy": round(evaluate(model, test, device=device), 6),
+    }
+    if not bool(test.exact.all()):
+        exact = test.subset(torch.nonzero(test.exact).flatten())
+        meta["test_accuracy_exact"] = round(evaluate(model, exact, device=device), 6)
+        meta["test_size_exact"] = len(exact)
+    meta.update({
+        "history_test_accuracy": [round(a, 6) for a in history.test_accuracy],
+        "training_time_s": round(history.seconds, 1), "machine": machine_info(device),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    })
+    pt, js = models.save_checkpoint(model.cpu(), name, meta, out_dir)
+    print(f"{name}: test accuracy {100 * meta['test_accuracy']:.2f}% on {len(test):,} images "
+          f"-> {pt} and {js.name}")
+    return meta
+
+
+def _short(source: str) -> str:
+    """A source without the machine's folders: 'data dir /a/b/mnist.npz' -> 'data dir mnist.npz'."""
+    return " ".join(Path(w).name if "/" in w else w for w in source.split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("name", choices=sorted(models.REGISTRY))
+    parser.add_argument("--quick", action="store_true", help="samples, <= 3 epochs, into build/")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe")
+    args = parser.parse_args(argv)
+    train_registered(args.name, quick=args.quick, device=args.device, epochs=args.epochs)
+
+
+if __name__ == "__main__":
+    main()

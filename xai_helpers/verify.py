@@ -1,0 +1,76 @@
+"""Re-measure every committed checkpoint on the full test set in ``$XAI_DATA_DIR``.
+
+    XAI_DATA_DIR=../shared/data python -m xai_helpers.verify      # what `make verify` runs
+
+Fails (exit 1) when a measured accuracy differs from the one recorded in the checkpoint's JSON
+by more than ``--tolerance`` percentage points (default 0.1), or when a checkpoint does not load.
+A checkpoint whose dataset is not in ``$XAI_DATA_DIR`` (SVHN, say) is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import config, data, models
+from .train import evaluate
+
+
+def verify(tolerance: float = 0.1, directory: Path | None = None) -> list[dict]:
+    """One row per checkpoint: model, dataset, recorded and measured accuracy (%), status."""
+    directory = Path(directory) if directory is not None else config.CHECKPOINT_DIR
+    rows, cache = [], {}
+    for js in sorted(directory.glob("*.json")):
+        name = js.stem
+        row = {"model": name, "dataset": "?", "recorded": None, "measured": None}
+        try:
+            meta = models.read_meta(name, directory)
+            row["dataset"], row["recorded"] = meta["dataset"], 100 * meta["test_accuracy"]
+            if row["dataset"] not in cache:
+                path = config.data_dir() / f"{row['dataset']}.npz"
+                cache[row["dataset"]] = (data.load(row["dataset"], "test")
+                                         if path.exists() else None)
+            test = cache[row["dataset"]]
+            if test is None:
+                row["status"] = f"skipped: no {row['dataset']}.npz in {config.data_dir()}"
+            elif not test.full:
+                row["status"] = f"FAILED: {test.describe()} is not the full test set"
+            else:
+                model = models.load_pretrained(name, config.device(), directory)
+                row["measured"] = 100 * evaluate(model, test)
+                diff = abs(row["measured"] - row["recorded"])
+                row["status"] = "ok" if diff <= tolerance else f"FAILED: differs by {diff:.2f}"
+        except Exception as err:  # report every checkpoint, then fail at the end
+            row["status"] = f"FAILED: {type(err).__name__}: {err}"
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="re-measure the committed checkpoints")
+    parser.add_argument("--tolerance", type=float, default=0.1, help="percentage points")
+    args = parser.parse_args(argv)
+    if not os.environ.get("XAI_DATA_DIR"):
+        print("set XAI_DATA_DIR to a folder with the full datasets ({name}.npz), e.g.\n"
+              "  XAI_DATA_DIR=../shared/data make verify")
+        return 2
+    rows = verify(args.tolerance)
+    if not rows:
+        print(f"no checkpoints in {config.CHECKPOINT_DIR}")
+        return 1
+    print(f"\n{'model':<22}{'dataset':<15}{'recorded %':>11}{'measured %':>11}  status")
+    for r in rows:
+        rec = f"{r['recorded']:.2f}" if r["recorded"] is not None else "-"
+        mea = f"{r['measured']:.2f}" if r["measured"] is not None else "-"
+        print(f"{r['model']:<22}{r['dataset']:<15}{rec:>11}{mea:>11}  {r['status']}")
+    failed = [r for r in rows if r["status"].startswith("FAILED")]
+    checked = sum(r["status"] == "ok" for r in rows)
+    skipped = len(rows) - checked - len(failed)
+    print(f"\n{checked} verified, {len(failed)} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
