@@ -259,8 +259,8 @@ def _unavailable_message(name: str, split: str, tried: list[str]) -> str:
         "How to fix it (any one):",
         f"  - put {name}.npz (uint8 arrays x_train, y_train, x_test, y_test) in a folder and "
         f"set XAI_DATA_DIR to it, e.g. export XAI_DATA_DIR=../shared/data",
-        f"  - with internet access, run again with downloads on (unset XAI_DOWNLOAD): "
-        f"torchvision downloads {name} into {config.DATA_ROOT}",
+        f"  - with internet access (and XAI_DOWNLOAD unset), run again: torchvision "
+        f"downloads {name} into {config.DATA_ROOT}",
     ]
     if name != "svhn":
         lines.append("  - restore the committed samples: git checkout -- data/samples")
