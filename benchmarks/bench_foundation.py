@@ -45,7 +45,7 @@ def main() -> dict:
         batched = _seconds(lambda m=model, t=test: predict(m, t.images, device="cpu"))
         few = test.images[:200]
         with torch.no_grad():
-            looped = _seconds(lambda m=model: [m(x[None]) for x in few], repeat=2)
+            looped = _seconds(lambda m=model, f=few: [m(x[None]) for x in f], repeat=2)
         rate_batched, rate_loop = len(test) / batched, len(few) / looped
         report["inference"][row["model"]] = {"images_per_s_batched": rate_batched,
                                              "images_per_s_per_image_loop": rate_loop,

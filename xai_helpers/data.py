@@ -191,10 +191,11 @@ def find_sources(name: str) -> list[str]:
     found = []
     if (config.data_dir() / f"{name}.npz").exists():
         found.append(f"data dir ({config.data_dir() / f'{name}.npz'})")
-    tv = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
-          "cifar10": "cifar-10-batches-py", "svhn": "svhn"}[name]
+    tv = {"mnist": "MNIST/raw/t10k-images-idx3-ubyte",
+          "fashion_mnist": "FashionMNIST/raw/t10k-images-idx3-ubyte",
+          "cifar10": "cifar-10-batches-py/test_batch", "svhn": "svhn/test_32x32.mat"}[name]
     if (config.DATA_ROOT / tv).exists():
-        found.append(f"torchvision files ({config.DATA_ROOT / tv})")
+        found.append(f"torchvision files ({(config.DATA_ROOT / tv).parent})")
     if (config.SAMPLES_DIR / f"{name}.npz").exists():
         found.append(f"samples ({config.SAMPLES_DIR / f'{name}.npz'})")
     return found

@@ -47,6 +47,9 @@ class Normalize(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
+    def extra_repr(self) -> str:
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = self.mean.shape[1]
         if x.ndim != 4 or x.shape[1] != channels:

@@ -236,7 +236,7 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     meta.update({
         "history_test_accuracy": [round(a, 6) for a in history.test_accuracy],
         "training_time_s": round(history.seconds, 1), "machine": machine_info(device),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     })
     pt, js = models.save_checkpoint(model.cpu(), name, meta, out_dir)
     print(f"{name}: test accuracy {100 * meta['test_accuracy']:.2f}% on {len(test):,} images "

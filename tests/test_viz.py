@@ -1,0 +1,155 @@
+"""Tests of xai_helpers.viz: colour limits, colour bars, grid layout, image conversion."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+
+from xai_helpers import viz  # noqa: E402
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+@pytest.fixture(autouse=True)
+def _close_all():
+    yield
+    plt.close("all")
+
+
+def test_signed_heatmap_norm_is_centred_at_zero(ax):
+    values = torch.tensor([[0.5, -2.0], [1.0, 0.0]])
+    im = viz.signed_heatmap(ax, values, title="map")
+    assert im.get_clim() == pytest.approx((-2.0, 2.0))
+    assert ax.get_title() == "map"
+
+
+def test_signed_heatmap_honours_explicit_vmax(ax):
+    im = viz.signed_heatmap(ax, np.array([[0.5, -2.0], [1.0, 0.0]]), vmax=0.25)
+    assert im.get_clim() == pytest.approx((-0.25, 0.25))
+
+
+def test_signed_heatmap_all_zero_map_uses_unit_limits(ax):
+    im = viz.signed_heatmap(ax, np.zeros((4, 4)))
+    assert im.get_clim() == pytest.approx((-1.0, 1.0))
+    ax.figure.canvas.draw()  # renders without a division by zero
+
+
+def test_signed_heatmap_colour_bar_has_label(ax):
+    im = viz.signed_heatmap(ax, np.eye(3), cbar_label="filter contribution")
+    assert im.colorbar is not None
+    assert im.colorbar.ax.get_ylabel() == "filter contribution"
+
+
+def test_image_grid_layout_hides_extra_panels_and_sets_titles():
+    n, ncols = 7, 3
+    titles = [f"#{i}" for i in range(n)]
+    fig = viz.image_grid(torch.rand(n, 1, 8, 8), titles=titles, ncols=ncols, title="grid")
+    axes = fig.axes
+    assert len(axes) == math.ceil(n / ncols) * ncols == 9
+    assert [a.get_visible() for a in axes] == [True] * n + [False] * 2
+    assert [a.get_title() for a in axes[:n]] == titles
+    assert fig._suptitle.get_text() == "grid"
+
+
+def test_image_grid_accepts_a_list_of_rgb_images():
+    fig = viz.image_grid([np.random.rand(3, 5, 5) for _ in range(2)], title="rgb")
+    assert len(fig.axes) == 2  # ncols shrinks to N
+    assert fig.axes[0].get_images()[0].get_array().shape == (5, 5, 3)
+
+
+@pytest.mark.parametrize(("img", "shape"), [
+    (torch.rand(1, 28, 28), (28, 28)),       # CHW grey
+    (torch.rand(3, 32, 32), (32, 32, 3)),    # CHW RGB
+    (torch.rand(28, 28), (28, 28)),          # HW
+    (np.random.rand(32, 32, 3), (32, 32, 3)),  # HWC RGB
+    (np.random.rand(28, 28, 1), (28, 28)),   # HWC grey
+    (torch.rand(1, 1, 8, 8), (8, 8)),        # batch of one
+])
+def test_to_numpy_image_shapes(img, shape):
+    arr = viz.to_numpy_image(img)
+    assert isinstance(arr, np.ndarray)
+    assert arr.shape == shape
+    assert arr.min() >= 0.0 and arr.max() <= 1.0
+
+
+def test_to_numpy_image_clips_and_detaches():
+    img = (2 * torch.rand(1, 4, 4, requires_grad=True) - 0.5)
+    arr = viz.to_numpy_image(img)
+    assert arr.min() >= 0.0 and arr.max() <= 1.0
+
+
+def test_to_numpy_image_rejects_two_channels():
+    with pytest.raises(ValueError):
+        viz.to_numpy_image(torch.rand(2, 8, 8))
+
+
+def test_show_image_grey_uses_unit_grey_scale(ax):
+    im = viz.show_image(ax, torch.rand(1, 8, 8), title="x")
+    assert im.get_cmap().name == "gray"
+    assert im.get_clim() == (0.0, 1.0)
+    assert ax.get_xticks().size == 0 and ax.get_yticks().size == 0
+
+
+def test_heatmap_over_image_upsamples_map_to_image_size(ax):
+    image = torch.rand(1, 28, 28)
+    values = torch.arange(49, dtype=torch.float32).reshape(7, 7) - 24
+    top = viz.heatmap_over_image(ax, image, values, title="over")
+    arr = np.asarray(top.get_array())
+    assert arr.shape == (28, 28)
+    np.testing.assert_array_equal(arr, np.repeat(np.repeat(values.numpy(), 4, 0), 4, 1))
+    assert top.get_clim() == pytest.approx((-24.0, 24.0))
+    assert ax.get_images()[0].get_array().shape == (28, 28)  # grey image underneath
+    assert top.colorbar.ax.get_ylabel() == "contribution"
+
+
+def test_heatmap_over_image_unsigned_starts_at_zero_and_greys_rgb(ax):
+    top = viz.heatmap_over_image(ax, torch.rand(3, 8, 8), torch.rand(8, 8) + 1, signed=False,
+                                 cbar_label="Grad-CAM")
+    assert top.get_clim()[0] == 0.0
+    assert ax.get_images()[0].get_array().shape == (8, 8)
+    assert top.colorbar.ax.get_ylabel() == "Grad-CAM"
+
+
+def test_frame_sets_spine_colour_and_width(ax):
+    assert viz.frame(ax, color="blue", width=3) is ax
+    for spine in ax.spines.values():
+        assert spine.get_visible()
+        assert spine.get_edgecolor() == to_rgba("blue")
+        assert spine.get_linewidth() == 3
+
+
+def test_setup_sets_dpi():
+    with matplotlib.rc_context():
+        viz.setup(dpi=72)
+        assert plt.rcParams["figure.dpi"] == 72
+        assert plt.rcParams["savefig.dpi"] == 72
+
+
+def test_class_examples_shows_only_that_class():
+    from xai_helpers.data import ImageData
+
+    labels = torch.tensor([0, 1, 1, 2, 1, 0])
+    images = labels.float().view(-1, 1, 1, 1).expand(-1, 1, 4, 4) / 2  # pixel = label / 2
+    d = ImageData("toy", "test", images, labels, ("a", "b", "c"), "synthetic",
+                  torch.ones(6, dtype=torch.bool), full=True)
+    fig = viz.class_examples(d, 1, n=2)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 2 and "2 images of class 1 (b)" in fig._suptitle.get_text()
+    assert all(np.allclose(ax.get_images()[0].get_array(), 0.5) for ax in shown)
+    with pytest.raises(ValueError, match="class 5 is not in 0..2"):
+        viz.class_examples(d, 5)
+    plt.close("all")
