@@ -123,3 +123,12 @@ def test_full_training_refuses_subset_data(tmp_path, monkeypatch):
     monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path))  # only the committed samples
     with pytest.raises(data.DataUnavailableError, match="needs the whole mnist"):
         train.train_registered("lenet_mnist", device="cpu")
+
+
+def test_load_or_train(tmp_path, monkeypatch):
+    committed = train.load_or_train("lenet_mnist")
+    assert not committed.training
+    monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
+    retrained = train.load_or_train("lenet_mnist", retrain=True, device="cpu")
+    assert (tmp_path / "checkpoints" / "lenet_mnist.pt").exists()
+    assert not torch.equal(retrained.conv1.weight, committed.conv1.weight)

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from . import config, data, models
 from .models import Recipe
 
-__all__ = ["History", "fit", "evaluate", "predict", "train_registered", "machine_info"]
+__all__ = ["History", "fit", "evaluate", "predict", "train_registered", "load_or_train",
+           "machine_info"]
 
 
 @dataclass
@@ -242,6 +243,19 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     print(f"{name}: test accuracy {100 * meta['test_accuracy']:.2f}% on {len(test):,} images "
           f"-> {pt} and {js.name}")
     return meta
+
+
+def load_or_train(name: str, retrain: bool = False, *,
+                  device: str | torch.device | None = None) -> nn.Module:
+    """The model of the notebooks: the committed checkpoint, or (``retrain=True``) a model
+    trained here, in quick mode on the samples, in full mode on the full data (needs
+    ``$XAI_DATA_DIR`` or the download). Retrained checkpoints go to ``build/checkpoints/``,
+    never over the committed ones."""
+    if not retrain:
+        return models.load_pretrained(name, device or "cpu")
+    out_dir = config.BUILD_DIR / "checkpoints"
+    train_registered(name, quick=config.QUICK, device=device, out_dir=out_dir)
+    return models.load_pretrained(name, device or "cpu", directory=out_dir)
 
 
 def _short(source: str) -> str:
