@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Tests run offline, in quick mode, with quiet progress bars.
 TEST_ENV := XAI_QUICK=1 XAI_DOWNLOAD=0 XAI_QUIET=1 MPLBACKEND=Agg
+# Jupyter refuses to run as root unless told (containers, CI); extra flags: make lab LAB_ARGS=...
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help install lab test lint run run-inplace bench verify clean
 
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check xai_helpers tests benchmarks data/make_samples.py
