@@ -1,7 +1,8 @@
 """Helpers for the explainable-AI course notebooks (00-06).
 
 One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets),
-``models`` (architectures, registry, pretrained checkpoints), ``train`` (the shared training
+``models`` (architectures, registry, pretrained checkpoints), ``hooks`` (reading layers
+safely), ``train`` (the shared training
 loop), ``verify`` (re-measure checkpoints), ``viz`` (figures) and ``widgets`` (sliders).
 Each explanation method of the papers gets a module of its own.
 
