@@ -2,8 +2,8 @@
 
 One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets),
 ``models`` (architectures, registry, pretrained checkpoints), ``hooks`` (reading layers
-safely), ``train`` (the shared training
-loop), ``verify`` (re-measure checkpoints), ``viz`` (figures) and ``widgets`` (sliders).
+safely), ``train`` (the shared training loop), ``verify`` (re-measure checkpoints), ``viz``
+(figures) and ``widgets`` (sliders).
 Each explanation method of the papers gets a module of its own.
 
 Shared meanings, used by every method module:
