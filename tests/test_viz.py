@@ -153,3 +153,26 @@ def test_class_examples_shows_only_that_class():
     with pytest.raises(ValueError, match="class 5 is not in 0..2"):
         viz.class_examples(d, 5)
     plt.close("all")
+
+
+def test_map_grid_frames_and_shared_scale():
+    maps = torch.arange(9 * 4.0).view(9, 2, 2)
+    fig = viz.map_grid(maps, [str(i) for i in range(9)], frames={4: "red", 7: "blue"},
+                       title="nine maps")
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 9
+    assert all(ax.get_images()[0].get_clim() == (0.0, 35.0) for ax in panels)
+    assert to_rgba(panels[4].spines["top"].get_edgecolor()) == to_rgba("red")
+    assert to_rgba(panels[7].spines["left"].get_edgecolor()) == to_rgba("blue")
+    assert any(ax.get_ylabel() == "activation" for ax in fig.axes)
+    plt.close(fig)
+
+
+def test_number_grid_prints_every_value():
+    fig, ax = plt.subplots()
+    values = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.25, -1.0], [2.0, 0.1, -0.1]])
+    artist = viz.number_grid(ax, values, "contributions")
+    assert artist.get_clim() == (-3.25, 3.25)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(
+        f"{v:.2f}" for v in values.flatten().tolist())
+    plt.close(fig)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import config
@@ -73,6 +74,7 @@ class Recipe:
     augment: str = "none"  # "none", "shift" (random 2-px shifts) or "crop_flip" (CIFAR-style)
     label_smoothing: float = 0.0
     seed: int = 0
+    max_steps: int | None = None  # stop after this many iterations (paper 1: 100,000)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,76 @@ def lenet_mnist() -> nn.Sequential:
         ("fc2", nn.Linear(120, 84)), ("relu4", nn.ReLU()),
         ("fc3", nn.Linear(84, 10)),
     ]))
+
+
+class SharedConv2d(nn.Module):
+    """conv2 of paper 1: the same ``filters`` kernels applied to each of the ``in_maps`` input
+    maps *separately*, giving ``in_maps * filters`` maps; map ``i * filters + j`` is input map
+    ``i`` convolved with filter ``j`` (the paper's 3 x 3 grid of (conv1 i, conv2 j) maps).
+
+    It is a grouped convolution (``groups=in_maps``) whose groups share one set of weights, so
+    it has only ``filters * (k * k + 1)`` parameters; :meth:`as_conv2d` returns the equivalent
+    ordinary ``nn.Conv2d`` (for tools that only know standard layers).
+    """
+
+    def __init__(self, in_maps: int, filters: int, kernel_size: int, padding: int = 0):
+        super().__init__()
+        self.in_maps, self.filters, self.padding = in_maps, filters, padding
+        conv = nn.Conv2d(1, filters, kernel_size)  # PyTorch's default initialisation
+        self.weight, self.bias = conv.weight, conv.bias  # filters x 1 x k x k, (filters,)
+
+    def extra_repr(self) -> str:
+        k = self.weight.shape[-1]
+        return (f"in_maps={self.in_maps}, filters={self.filters}, kernel_size={k}, "
+                f"padding={self.padding} -> {self.in_maps * self.filters} maps")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight.repeat(self.in_maps, 1, 1, 1),
+                        self.bias.repeat(self.in_maps), padding=self.padding,
+                        groups=self.in_maps)
+
+    def as_conv2d(self) -> nn.Conv2d:
+        """An equivalent ``nn.Conv2d(in_maps, in_maps * filters, k, groups=in_maps)``."""
+        k = self.weight.shape[-1]
+        conv = nn.Conv2d(self.in_maps, self.in_maps * self.filters, k, padding=self.padding,
+                         groups=self.in_maps)
+        with torch.no_grad():
+            conv.weight.copy_(self.weight.repeat(self.in_maps, 1, 1, 1))
+            conv.bias.copy_(self.bias.repeat(self.in_maps))
+        return conv
+
+
+def tiny_cnn(n: int = 3, n2: int | None = None) -> nn.Sequential:
+    """Paper 1's network with ``n`` conv1 filters and ``n2`` (default ``n``) conv2 filters
+    (the paper: 3 and 3; "LeNet built the same way": 6 and 16).
+
+    conv1: n filters 5x5 -> ReLU -> 2x2 max-pool; conv2: n2 filters 3x3 shared across conv1's
+    maps -> n * n2 maps -> ReLU -> 2x2 max-pool; one Affine layer to 10 classes. Padding (not
+    given by the paper) is "same" (2 for 5x5, 1 for 3x3): the maps keep the digit's geometry
+    (28 -> 14 -> 7), so each of the n * n final maps is a 7x7 picture of the digit that can be
+    shown beside its contribution, and strokes near the border are not cut off.
+    """
+    return nn.Sequential(OrderedDict([
+        ("normalize", Normalize(MNIST_MEAN, MNIST_STD)),
+        ("conv1", nn.Conv2d(1, n, 5, padding=2)), ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)),
+        ("conv2", SharedConv2d(n, n2 or n, 3, padding=1)), ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(n * (n2 or n) * 7 * 7, 10)),
+    ]))
+
+
+PAPER1_RECIPE = Recipe(epochs=167, batch_size=100, optimizer="adam", lr=1e-3,
+                       max_steps=100_000)
+
+
+@register("tiny_cnn_mnist", dataset="mnist", recipe=PAPER1_RECIPE,
+          description="paper 1's tiny CNN: 3 conv1 filters 5x5, 3 shared conv2 filters 3x3 "
+                      "(9 maps of 7x7), one Affine layer; Adam, batch 100, 100,000 iterations",
+          paper="Suzuki, Meng, Yamazaki, seeds 000/001, section 2")
+def tiny_cnn_mnist() -> nn.Sequential:
+    return tiny_cnn(3)
 
 
 # --------------------------------------------------------------------------- checkpoint store

@@ -119,10 +119,14 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
     quiet = config.QUIET if quiet is None else quiet
     epochs = recipe.epochs if epochs is None else epochs
     steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
+    total_steps = epochs * steps_per_epoch
+    if recipe.max_steps is not None:
+        total_steps = min(total_steps, recipe.max_steps)
+        epochs = math.ceil(total_steps / steps_per_epoch)
     model.to(device)
     config.set_seed(recipe.seed)
     optimizer = _optimizer(model, recipe)
-    scheduler = _scheduler(optimizer, recipe, epochs * steps_per_epoch)
+    scheduler = _scheduler(optimizer, recipe, total_steps)
     history, start = History(), 0
 
     state_file = Path(run_dir) / "state.pt" if run_dir is not None else None
@@ -146,8 +150,9 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)
         order = torch.randperm(len(train), generator=generator).to(device)
         total_loss, correct = 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}",
-                   disable=quiet, leave=False)
+        steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, leave=False)
+        seen = 0
         for step in bar:
             index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
             x = augment(images[index], recipe.augment, generator)
@@ -157,12 +162,13 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
             loss.backward()
             optimizer.step()
             scheduler.step()
+            seen += len(index)
             total_loss += loss.item() * len(index)
             correct += (scores.argmax(1) == labels[index]).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         history.epoch.append(epoch + 1)
-        history.train_loss.append(total_loss / len(train))
-        history.train_accuracy.append(correct / len(train))
+        history.train_loss.append(total_loss / seen)
+        history.train_accuracy.append(correct / seen)
         history.test_accuracy.append(evaluate(model, test, device=device) if test else float("nan"))
         history.seconds += time.perf_counter() - tick
         if not quiet:

@@ -238,3 +238,47 @@ def class_examples(dataset, cls: int, n: int = 16, ncols: int = 8) -> Figure:
     return image_grid(dataset.images[index], ncols=ncols,
                       title=f"{dataset.name}: {len(index)} images of class {cls} "
                             f"({dataset.classes[cls]})")
+
+
+def map_grid(maps: ImageLike, titles: Sequence[str] | None = None, *, ncols: int = 3,
+             frames: dict[int, str] | None = None, title: str | None = None,
+             size: float = 1.5, cmap: str = "viridis", cbar_label: str = "activation") -> Figure:
+    """K feature maps (K x h x w) on a grid with one shared colour scale and colour bar.
+
+    ``frames`` maps a panel index to a frame colour (paper 1's Fig. 4: rank 1 red, rank 2
+    blue). Unsigned maps (after ReLU) use a sequential colour map from 0.
+    """
+    arr = _as_array(maps)
+    n = len(arr)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(size * ncols + 0.8, (size + 0.25) * nrows + 0.4))
+    top = float(arr.max()) if arr.size and arr.max() > 0 else 1.0
+    artist = None
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        artist = ax.imshow(arr[i], cmap=cmap, vmin=min(0.0, float(arr.min())), vmax=top)
+        _no_ticks(ax)
+        if titles is not None:
+            ax.set_title(titles[i])
+        if frames and i in frames:
+            frame(ax, frames[i])
+    fig.colorbar(artist, ax=axes.ravel().tolist(), fraction=0.05, pad=0.04, label=cbar_label)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def number_grid(ax: Axes, values: ImageLike, title: str | None = None, fmt: str = "{:.2f}",
+                cbar_label: str = "contribution") -> AxesImage:
+    """A small signed matrix (e.g. paper 1's Fig. 3: the 3x3 map contributions) as a heat map
+    centred at zero with each value printed in its cell."""
+    arr = _map_2d(values)
+    artist = signed_heatmap(ax, arr, title, cbar_label=cbar_label)
+    m = _vmax(arr, None)
+    for (r, c), v in np.ndenumerate(arr):
+        ax.text(c, r, fmt.format(v), ha="center", va="center",
+                color="white" if abs(v) > 0.6 * m else "black")
+    return artist
