@@ -176,3 +176,35 @@ def test_number_grid_prints_every_value():
     assert sorted(t.get_text() for t in ax.texts) == sorted(
         f"{v:.2f}" for v in values.flatten().tolist())
     plt.close(fig)
+
+
+def test_contribution_figure_titles_maps_with_their_contributions():
+    maps = torch.rand(9, 7, 7)
+    values = torch.linspace(-1, 1, 9)
+    fig = viz.contribution_figure(torch.rand(1, 28, 28), maps, values.tolist(),
+                                  labels=[f"m{i}" for i in range(9)], title="Fig. 3",
+                                  frames={8: "red"})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "m0: -1.00" in titles and "m8: +1.00" in titles and "input" in titles
+    assert fig._suptitle.get_text() == "Fig. 3"
+    plt.close(fig)
+
+
+def test_framed_rows_puts_frames_where_asked():
+    fig = viz.framed_rows(torch.rand(2, 1, 8, 8), torch.rand(2, 4, 3, 3),
+                          [{1: "red", 2: "blue"}, {0: "red"}], row_labels=["a", "b"],
+                          col_labels=list("wxyz"), title="Fig. 4")
+    axes = np.array(fig.axes).reshape(2, 5)
+    assert to_rgba(axes[0, 2].spines["top"].get_edgecolor()) == to_rgba("red")
+    assert to_rgba(axes[0, 3].spines["top"].get_edgecolor()) == to_rgba("blue")
+    assert to_rgba(axes[1, 1].spines["top"].get_edgecolor()) == to_rgba("red")
+    assert axes[0, 1].get_title() == "w"
+    plt.close(fig)
+
+
+def test_number_grid_for_counts_starts_at_zero():
+    fig, ax = plt.subplots()
+    artist = viz.number_grid(ax, torch.tensor([[3.0, 0.0], [1.0, 8.0]]), "counts", fmt="{:.0f}",
+                             signed=False, cbar_label="images")
+    assert artist.get_clim() == (0.0, 8.0) and len(ax.texts) == 4
+    plt.close(fig)

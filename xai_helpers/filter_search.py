@@ -34,7 +34,7 @@ def _row_file(n: int) -> Path:
 def _from_checkpoint(meta: dict) -> dict:
     return {"n": 3, "conv1_filters": 3, "conv2_filters": 3, "maps": 9,
             "parameters": meta["n_parameters"], "test_accuracy": meta["test_accuracy"],
-            "iterations": meta["max_steps"], "training_time_s": meta["training_time_s"],
+            "iterations": meta["iterations"], "training_time_s": meta["training_time_s"],
             "seed": meta["seed"], "curve": meta["history_test_accuracy"],
             "machine": meta["machine"], "source": "checkpoint tiny_cnn_mnist"}
 
@@ -66,7 +66,9 @@ def collect(out_dir: Path | None = None) -> list[dict]:
     """Write the CSV table (and JSON with curves) from every finished n; return the rows."""
     rows = [json.loads(_row_file(n).read_text()) for n in range(1, 7) if _row_file(n).exists()]
     if not _row_file(3).exists() and models.checkpoint_paths("tiny_cnn_mnist")[1].exists():
-        rows.append(_from_checkpoint(models.read_meta("tiny_cnn_mnist")))
+        meta = models.read_meta("tiny_cnn_mnist")
+        if not meta["quick"]:
+            rows.append(_from_checkpoint(meta))
     rows.sort(key=lambda r: r["n"])
     out_dir = Path(out_dir) if out_dir else config.RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)

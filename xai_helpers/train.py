@@ -234,6 +234,8 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
         "dataset": spec.dataset, "description": spec.description, "paper": spec.paper,
         "quick": quick, "train_size": len(train), "test_size": len(test),
         "train_source": _short(train.source), **models.recipe_dict(recipe), "epochs": epochs,
+        "iterations": min(epochs * math.ceil(len(train) / recipe.batch_size),
+                          recipe.max_steps or math.inf),
         "test_accuracy": round(evaluate(model, test, device=device), 6),
     }
     if not bool(test.exact.all()):

@@ -272,13 +272,72 @@ def map_grid(maps: ImageLike, titles: Sequence[str] | None = None, *, ncols: int
 
 
 def number_grid(ax: Axes, values: ImageLike, title: str | None = None, fmt: str = "{:.2f}",
-                cbar_label: str = "contribution") -> AxesImage:
-    """A small signed matrix (e.g. paper 1's Fig. 3: the 3x3 map contributions) as a heat map
-    centred at zero with each value printed in its cell."""
+                cbar_label: str = "contribution", signed: bool = True) -> AxesImage:
+    """A small matrix (e.g. paper 1's Fig. 3: the 3x3 map contributions) as a heat map with
+    each value printed in its cell: centred at zero when ``signed``, else from 0 (counts)."""
     arr = _map_2d(values)
-    artist = signed_heatmap(ax, arr, title, cbar_label=cbar_label)
+    if signed:
+        artist = signed_heatmap(ax, arr, title, cbar_label=cbar_label)
+    else:
+        artist = ax.imshow(arr, cmap="Reds", vmin=0.0, vmax=_vmax(arr, None))
+        _colorbar(ax, artist, cbar_label)
+        _no_ticks(ax)
+        if title is not None:
+            ax.set_title(title)
     m = _vmax(arr, None)
     for (r, c), v in np.ndenumerate(arr):
         ax.text(c, r, fmt.format(v), ha="center", va="center",
                 color="white" if abs(v) > 0.6 * m else "black")
     return artist
+
+
+def contribution_figure(image: ImageLike, maps: ImageLike, contributions: Sequence[float], *,
+                        labels: Sequence[str], title: str, ncols: int = 3,
+                        frames: dict[int, str] | None = None) -> Figure:
+    """An input, its K feature maps titled with their contributions, and the contributions as
+    a grid of numbers (paper 1's Fig. 3 layout). Maps share one colour scale."""
+    arr, values = _as_array(maps), np.asarray(contributions, dtype=np.float32)
+    k = len(arr)
+    nrows = math.ceil(k / ncols)
+    fig = plt.figure(figsize=(2.2 + 1.5 * ncols + 2.8, 1.6 * nrows + 0.8))
+    grid = fig.add_gridspec(nrows, ncols + 2, width_ratios=[1.4] + [1] * ncols + [1.8])
+    show_image(fig.add_subplot(grid[:, 0]), image, "input")
+    top = float(arr.max()) if arr.max() > 0 else 1.0
+    for i in range(k):
+        ax = fig.add_subplot(grid[i // ncols, 1 + i % ncols])
+        ax.imshow(arr[i], cmap="viridis", vmin=0.0, vmax=top)
+        _no_ticks(ax)
+        ax.set_title(f"{labels[i]}: {values[i]:+.2f}")
+        if frames and i in frames:
+            frame(ax, frames[i])
+    number_grid(fig.add_subplot(grid[:, -1]), values.reshape(nrows, -1)
+                if k % ncols == 0 else values[None], "contributions")
+    fig.suptitle(title)
+    return fig
+
+
+def framed_rows(images: ImageLike, maps: ImageLike, frames: Sequence[dict[int, str]], *,
+                row_labels: Sequence[str], col_labels: Sequence[str], title: str,
+                size: float = 0.95) -> Figure:
+    """One row per group (e.g. class): an image, then its K maps with coloured frames
+    (paper 1's Fig. 4: rank-1 map red, rank-2 blue). Each row has its own colour scale."""
+    imgs, arr = _as_array(images), _as_array(maps)
+    rows, k = arr.shape[:2]
+    fig, axes = plt.subplots(rows, k + 1, squeeze=False,
+                             figsize=(size * (k + 1) + 0.6, size * rows + 0.8))
+    for r in range(rows):
+        show_image(axes[r, 0], imgs[r])
+        axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center")
+        top = float(arr[r].max()) if arr[r].max() > 0 else 1.0
+        for i in range(k):
+            ax = axes[r, i + 1]
+            ax.imshow(arr[r, i], cmap="viridis", vmin=0.0, vmax=top)
+            _no_ticks(ax)
+            if r == 0:
+                ax.set_title(col_labels[i])
+            if i in frames[r]:
+                frame(ax, frames[r][i], width=3)
+    axes[0, 0].set_title("mean image")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
