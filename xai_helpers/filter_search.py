@@ -8,7 +8,8 @@ The paper chose 3 filters per layer as the smallest count still reaching 98% tes
 searching down from LeNet's 6 and 16 (seed 000, section 2). Each n is trained with the recipe
 of ``tiny_cnn_mnist`` (Adam, batch 100, 100,000 iterations, seed 0) on the full MNIST training
 set and measured on the full test set. Runs are resumable (``build/runs/filter_search_nN``);
-each finished n writes ``build/filter_search/nN.json``; the table goes to
+each finished n writes ``data/results/filter_search/nN.json`` (committed as it comes, so a
+search can span sessions); the table goes to
 ``data/results/filter_search_mnist.csv`` (+ ``.json`` with the learning curves and machine).
 n = 3 is not trained twice: it is the committed ``tiny_cnn_mnist`` checkpoint's record.
 """
@@ -28,7 +29,7 @@ RESULT = "filter_search_mnist"
 
 
 def _row_file(n: int) -> Path:
-    return config.BUILD_DIR / "filter_search" / f"n{n}.json"
+    return config.RESULTS_DIR / "filter_search" / f"n{n}.json"
 
 
 def _from_checkpoint(meta: dict) -> dict:

@@ -204,13 +204,19 @@ def tiny_cnn(n: int = 3, n2: int | None = None) -> nn.Sequential:
     ]))
 
 
+# The paper gives Adam, batch 100 and 100,000 iterations, not the learning rate or schedule.
+# Ours: Adam at 0.001 decayed to 0 by a cosine over the 100,000 iterations. With a constant
+# 0.001 the test accuracy peaked at 98.44% (epoch 30) and then wobbled around 98.0% (+-0.15
+# between epochs; data/results/tiny_cnn_mnist_constant_lr.json): the decay makes the final
+# model, and the filter-count search, independent of where in that wobble training stops.
 PAPER1_RECIPE = Recipe(epochs=167, batch_size=100, optimizer="adam", lr=1e-3,
-                       max_steps=100_000)
+                       schedule="cosine", max_steps=100_000)
 
 
 @register("tiny_cnn_mnist", dataset="mnist", recipe=PAPER1_RECIPE,
           description="paper 1's tiny CNN: 3 conv1 filters 5x5, 3 shared conv2 filters 3x3 "
-                      "(9 maps of 7x7), one Affine layer; Adam, batch 100, 100,000 iterations",
+                      "(9 maps of 7x7), one Affine layer; Adam (cosine-decayed), batch 100, "
+                      "100,000 iterations",
           paper="Suzuki, Meng, Yamazaki, seeds 000/001, section 2")
 def tiny_cnn_mnist() -> nn.Sequential:
     return tiny_cnn(3)
