@@ -271,7 +271,8 @@ def map_grid(maps: ImageLike, titles: Sequence[str] | None = None, *, ncols: int
     return fig
 
 
-def number_grid(ax: Axes, values: ImageLike, title: str | None = None, fmt: str = "{:.2f}",
+def number_grid(ax: Axes, values: ImageLike, title: str | None = None,
+                fmt: str | None = "{:.2f}",
                 cbar_label: str = "contribution", signed: bool = True) -> AxesImage:
     """A small matrix (e.g. paper 1's Fig. 3: the 3x3 map contributions) as a heat map with
     each value printed in its cell: centred at zero when ``signed``, else from 0 (counts)."""
@@ -285,9 +286,10 @@ def number_grid(ax: Axes, values: ImageLike, title: str | None = None, fmt: str 
         if title is not None:
             ax.set_title(title)
     m = _vmax(arr, None)
-    for (r, c), v in np.ndenumerate(arr):
-        ax.text(c, r, fmt.format(v), ha="center", va="center",
-                color="white" if abs(v) > 0.6 * m else "black")
+    if fmt is not None:  # None: colours only (large grids)
+        for (r, c), v in np.ndenumerate(arr):
+            ax.text(c, r, fmt.format(v), ha="center", va="center",
+                    color="white" if abs(v) > 0.6 * m else "black")
     return artist
 
 
