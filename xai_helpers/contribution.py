@@ -143,10 +143,10 @@ def rank_tally(contributions: torch.Tensor, labels: torch.Tensor, num_classes: i
     return Tally(rank1, rank2, mean, n_images, first, second, dominant, dominance)
 
 
-def synthesize_inputs(model: nn.Module, target: int, *, steps: int = 300, lr: float = 0.05,
-                      l2: float = 0.01, tv: float = 0.05, layer: str = "pool2",
+def synthesize_inputs(model: nn.Module, target: int, *, steps: int = 400, lr: float = 0.05,
+                      l2: float = 0.05, tv: float = 0.2, layer: str = "pool2",
                       fc: str = "fc", shape: tuple[int, ...] = (1, 28, 28),
-                      seed: int = 0) -> torch.Tensor:
+                      start: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
     """For each final map k, an input that maximises its contribution to class ``target``.
 
     Paper 1's future work (section 5) asks which input each filter pair expresses best. Here:
@@ -156,14 +156,20 @@ def synthesize_inputs(model: nn.Module, target: int, *, steps: int = 300, lr: fl
         contribution_k(x, target) - l2 * sum_p x_p^2 - tv * sum_p |x_p - x_neighbour(p)|
 
     The L2 term keeps pixels off unless they pay for themselves; total variation (tv) favours
-    strokes over speckle. Returns K x C x H x W in [0, 1].
+    strokes over speckle. ``start`` (C x H x W in [0, 1], e.g. the class's mean image) is the
+    starting point; without it, a dark image with a little noise, from which maps that are
+    zero (ReLU off) may never wake up. Returns K x C x H x W in [0, 1].
     """
     affine = get_layer(model, fc)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad(), capture(model, [layer]) as store:
         model(torch.zeros(1, *shape))
     k = store[layer]["act"].shape[1]
-    z = (0.1 * torch.randn(k, *shape, generator=generator) - 2.0).requires_grad_()
+    if start is None:
+        z = 0.1 * torch.randn(k, *shape, generator=generator) - 2.0
+    else:
+        z = torch.logit(start.clamp(0.02, 0.98)).expand(k, *shape).clone()
+    z.requires_grad_()
     optimizer = torch.optim.Adam([z], lr=lr)
     flags = [p.requires_grad for p in model.parameters()]
     was_training = model.training
