@@ -132,3 +132,51 @@ def test_load_or_train(tmp_path, monkeypatch):
     retrained = train.load_or_train("lenet_mnist", retrain=True, device="cpu")
     assert (tmp_path / "checkpoints" / "lenet_mnist.pt").exists()
     assert not torch.equal(retrained.conv1.weight, committed.conv1.weight)
+
+
+def test_validation_split_holds_out_the_last_images(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
+    committed = sorted(config.CHECKPOINT_DIR.iterdir())
+    meta = train.train_registered("lenet_mnist", quick=True, device="cpu", epochs=1,
+                                  validation=400)
+    assert sorted(config.CHECKPOINT_DIR.iterdir()) == committed
+    assert meta["train_size"] == 1_600 and meta["test_size"] == 400 and meta["validation"] == 400
+    assert (tmp_path / "checkpoints" / "validation" / "lenet_mnist.json").exists()
+    with pytest.raises(ValueError, match="validation must be between"):
+        train.train_registered("lenet_mnist", quick=True, device="cpu", validation=5_000)
+
+
+def test_wilson_interval_known_values():
+    low, high = train.wilson_interval(0.9, 1000)  # textbook: 0.8798 .. 0.9170
+    assert low == pytest.approx(0.8798, abs=1e-4) and high == pytest.approx(0.9170, abs=1e-4)
+    assert train.wilson_interval(1.0, 10)[1] == 1.0 and train.wilson_interval(0.0, 10)[0] == 0.0
+
+
+def test_jpeg_report_measures_the_exact_part_only(blobs):
+    from dataclasses import replace
+
+    exact = torch.zeros(len(blobs), dtype=torch.bool)
+    exact[:100] = True
+    mixed = replace(blobs, exact=exact)
+
+    class Brightness(torch.nn.Module):  # class = which 3x3 corner is brightest
+        def forward(self, x):
+            return torch.stack([x[:, 0, 0:3, 0:3].sum((1, 2)), x[:, 0, 0:3, 5:8].sum((1, 2)),
+                                x[:, 0, 5:8, 2:5].sum((1, 2))], 1)
+
+    report = train.jpeg_report(Brightness(), mixed, device="cpu")
+    assert report["test_size_exact"] == 100 and report["test_accuracy_exact"] == 1.0
+    low, high = report["test_accuracy_exact_ci95"]
+    assert low < 1.0 == high
+    assert report["jpeg_drop"] == report["test_accuracy_exact"] - report[
+        "test_accuracy_exact_recompressed"]
+
+
+def test_jpeg_augmentation_uses_the_recompressed_copy(make_model, blobs, monkeypatch):
+    from xai_helpers import data
+
+    calls = []
+    real = data.jpeg_recompress
+    monkeypatch.setattr(data, "jpeg_recompress", lambda x: calls.append(len(x)) or real(x))
+    train.fit(make_model(), blobs, Recipe(epochs=1, batch_size=50, jpeg_p=0.5), device="cpu")
+    assert calls == [len(blobs)]

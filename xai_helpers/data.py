@@ -26,7 +26,8 @@ import torch
 
 from . import config
 
-__all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "try_load", "find_sources"]
+__all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "try_load", "find_sources",
+           "jpeg_recompress"]
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,29 @@ def try_load(name: str, split: str = "test", **kwargs) -> ImageData | None:
     except DataUnavailableError as err:
         print(f"{name} is unavailable here, carrying on without it.\n{err}")
         return None
+
+
+def jpeg_recompress(images: torch.Tensor, quality: int = 75) -> torch.Tensor:
+    """Each image encoded as baseline JPEG (Pillow, ``quality``, 4:2:0 chroma) and decoded.
+
+    With quality 75 this is how ``../shared/data``'s CIFAR-10 test images 1000-9999 were
+    degraded: on the 1000 exact test images it gives a mean absolute error of 5.82 grey levels
+    (PSNR 29.90 dB, worst pixel 113) against the data README's 5.80 (29.97 dB, 113).
+    """
+    import io
+
+    from PIL import Image
+
+    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    grey = pixels.shape[1] == 1
+    pixels = pixels.permute(0, 2, 3, 1).numpy()
+    out = np.empty_like(pixels)
+    for i, img in enumerate(pixels):
+        buffer = io.BytesIO()
+        Image.fromarray(img[..., 0] if grey else img).save(buffer, "JPEG", quality=quality)
+        decoded = np.asarray(Image.open(buffer))
+        out[i] = decoded[..., None] if grey else decoded
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
 
 
 def environment_sources() -> dict[str, list[str]]:

@@ -1,0 +1,98 @@
+"""GCM (paper 2): the score is the mean of the map, Eq. 7, clipping, sizes, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xai_helpers import models
+from xai_helpers.gcm import GCM, layer_table, plain_cnn
+
+
+@pytest.fixture(scope="module")
+def gcm():
+    torch.manual_seed(0)
+    model = GCM(10, 3)
+    # non-trivial BN statistics, so eval mode is not the identity on the running stats
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(16, 3, 32, 32))
+    return model.eval()
+
+
+def test_each_score_is_the_mean_of_its_ccm(gcm):
+    x = torch.rand(5, 3, 32, 32)
+    cwm, ccm, scores = gcm.maps(x)
+    assert cwm.shape == (5, 10, 32, 32)
+    assert ccm.shape == (5, 10, 3, 32, 32)
+    assert scores.shape == (5, 10)
+    for j in range(10):  # Eq. 4, class by class, in float64 from the CCM itself
+        assert torch.allclose(scores[:, j].double(), ccm[:, j].double().mean(dim=(1, 2, 3)),
+                              rtol=1e-6, atol=1e-9)
+    assert torch.equal(gcm(x), scores)  # forward *is* the map's mean
+
+
+def test_ccm_is_the_tiled_cwm_times_the_image(gcm):
+    x = torch.rand(2, 3, 32, 32)
+    cwm, ccm, _ = gcm.maps(x)
+    for c in range(3):  # Eq. 2-3: the same weight map for every channel
+        assert torch.equal(ccm[:, :, c], cwm * x[:, None, c])
+
+
+def test_eq7_inner_product(gcm):
+    x = torch.rand(3, 3, 32, 32)
+    cwm, _, scores = gcm.maps(x)
+    weights = cwm.unsqueeze(2).expand(-1, -1, 3, -1, -1)  # W_j = Tile(CWM_j)
+    inner = torch.einsum("nkdhw,ndhw->nk", weights.double(), x.double())
+    rcd = 3 * 32 * 32
+    assert torch.allclose(inner, scores.double() * rcd, rtol=1e-6, atol=1e-6)
+
+
+def test_clipped_model_never_has_negative_maps():
+    torch.manual_seed(1)
+    model = GCM(10, 3, clip_negative=True).eval()
+    cwm, ccm, scores = model.maps(torch.rand(4, 3, 32, 32))
+    assert cwm.min() >= 0 and ccm.min() >= 0 and scores.min() >= 0
+    assert (cwm > 0).any()  # not trivially all zero
+    signed = GCM(10, 3).eval()
+    signed.load_state_dict(model.state_dict())
+    assert signed.cwm(torch.rand(4, 3, 32, 32)).min() < 0  # same weights, unclipped
+
+
+def test_parameter_counts_within_their_bands():
+    n_gcm = models.count_parameters(models.build("gcm_cifar10"))
+    n_cnn = models.count_parameters(models.build("cnn_cifar10"))
+    assert abs(n_gcm - 162_000) <= 0.10 * 162_000  # the paper: about 162,000
+    assert abs(n_cnn - n_gcm) <= 0.10 * n_gcm  # "about the same parameter count"
+    assert models.count_parameters(models.build("gcm_cifar10_clip")) == n_gcm
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes_for_grey_and_colour(channels):
+    model = GCM(7, channels).eval()
+    cwm, ccm, scores = model.maps(torch.rand(2, channels, 28, 28))
+    assert cwm.shape == (2, 7, 28, 28)
+    assert ccm.shape == (2, 7, channels, 28, 28)
+    assert scores.shape == (2, 7)
+    assert plain_cnn(7, channels, mean=(0.5,) * channels)(torch.rand(2, channels, 28, 28)).shape \
+        == (2, 7)
+
+
+@pytest.mark.parametrize("shape, words", [
+    ((3, 32, 32), "x[None]"),  # no batch axis
+    ((2, 32, 32, 3), "permute"),  # HWC
+    ((2, 1, 32, 32), "N x 3 x H x W"),  # wrong channel count
+    ((2, 3, 30, 30), "divisible by 4"),
+])
+def test_wrong_input_gives_a_clear_error(gcm, shape, words):
+    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        gcm(torch.rand(*shape))
+
+
+def test_layer_table_is_the_paper_notation(gcm):
+    rows = layer_table(gcm)
+    assert [r["layer"].split(".")[-1] for r in rows] == [f"layer{i}" for i in range(1, 16)]
+    assert rows[0]["parameters (notation)"] == "3x3, c16, s1, BN, ReLU"
+    assert rows[-1]["parameters (notation)"] == "3x3, c10, s1"
+    assert rows[-1]["output"] == "10x32x32"
+    assert sum(r["n_params"] for r in rows) == models.count_parameters(gcm)
