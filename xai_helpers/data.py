@@ -1,4 +1,5 @@
-"""Datasets of the course: MNIST, Fashion-MNIST, CIFAR-10 and SVHN as tensors in [0, 1].
+"""Datasets of the course: MNIST, Fashion-MNIST, CIFAR-10 and SVHN as tensors in [0, 1]
+(and ``house_digits``, SVHN-like images built from MNIST by :mod:`xai_helpers.digits`).
 
 ``load(name, split)`` returns an :class:`ImageData` (images N x C x H x W float32 in [0, 1],
 integer labels, class names) and prints which source it used. Sources, tried in order:
@@ -27,7 +28,7 @@ import torch
 from . import config
 
 __all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "try_load", "find_sources",
-           "jpeg_recompress"]
+           "jpeg_recompress", "source_name"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class DatasetInfo:
     n_train: int
     n_test: int
     torchvision: str  # class name in torchvision.datasets
+    built_from: str = ""  # a dataset generated from another one (xai_helpers.digits)
 
 
 _DIGITS = tuple(str(i) for i in range(10))
@@ -54,7 +56,13 @@ DATASETS: dict[str, DatasetInfo] = {
          "dog", "frog", "horse", "ship", "truck"),
         3, 32, 50_000, 10_000, "CIFAR10"),
     "svhn": DatasetInfo(_DIGITS, 3, 32, 73_257, 26_032, "SVHN"),
+    "house_digits": DatasetInfo(_DIGITS, 3, 32, 60_000, 10_000, "", built_from="mnist"),
 }
+
+
+def source_name(name: str) -> str:
+    """The dataset whose files hold ``name`` (``house_digits`` is built from ``mnist``)."""
+    return _info(name, "test").built_from or name
 
 
 class DataUnavailableError(FileNotFoundError):
@@ -188,7 +196,8 @@ def _try_torchvision(name: str, split: str, tried: list[str]):
 
 def find_sources(name: str) -> list[str]:
     """Which sources hold ``name`` right now (without loading or downloading anything)."""
-    _info(name, "test")
+    if _info(name, "test").built_from:
+        return [f"built from {src}" for src in find_sources(source_name(name))]
     found = []
     if (config.data_dir() / f"{name}.npz").exists():
         found.append(f"data dir ({config.data_dir() / f'{name}.npz'})")
@@ -219,6 +228,15 @@ def load(name: str, split: str = "test", *, n: int | None = None,
         When no source has the dataset; the message lists every place tried and the fix.
     """
     info = _info(name, split)
+    if info.built_from:  # house_digits: generated from the whole MNIST split
+        from .digits import house_digits
+
+        base = load(info.built_from, split, verbose=False)
+        data = house_digits(base)[0]
+        data = data.subset(n) if n is not None and n < len(data) else data
+        if verbose:
+            print(data.describe())
+        return data
     n_full = info.n_train if split == "train" else info.n_test
     tried: list[str] = []
     result = None

@@ -263,6 +263,15 @@ def gcm_svhn() -> GCM:
     return GCM(10, 3)
 
 
+@register("gcm_digits", dataset="house_digits",
+          recipe=replace(GCM_RECIPE, epochs=15, augment="none", jpeg_p=0.0),
+          paper=GCM_PAPER + ", 4.5 (SVHN stand-in)",
+          description="GCM on house-number-like digits built from MNIST (xai_helpers.digits): "
+                      "the label is the centre digit, neighbours are distractors")
+def gcm_digits() -> GCM:
+    return GCM(10, 3)
+
+
 # --------------------------------------------------------------------------- checkpoint store
 
 def checkpoint_paths(name: str, directory: Path | None = None) -> tuple[Path, Path]:

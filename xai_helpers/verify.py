@@ -29,12 +29,13 @@ def verify(tolerance: float = 0.1, directory: Path | None = None) -> list[dict]:
             meta = models.read_meta(name, directory)
             row["dataset"], row["recorded"] = meta["dataset"], 100 * meta["test_accuracy"]
             if row["dataset"] not in cache:
-                path = config.data_dir() / f"{row['dataset']}.npz"
+                path = config.data_dir() / f"{data.source_name(row['dataset'])}.npz"
                 cache[row["dataset"]] = (data.load(row["dataset"], "test")
                                          if path.exists() else None)
             test = cache[row["dataset"]]
             if test is None:
-                row["status"] = f"skipped: no {row['dataset']}.npz in {config.data_dir()}"
+                row["status"] = (f"skipped: no {data.source_name(row['dataset'])}.npz in "
+                                 f"{config.data_dir()}")
             elif not test.full:
                 row["status"] = f"FAILED: {test.describe()} is not the full test set"
             else:
