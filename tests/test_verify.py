@@ -54,3 +54,16 @@ def test_verify_cli_needs_a_data_dir(monkeypatch, capsys):
     monkeypatch.delenv("XAI_DATA_DIR", raising=False)
     assert verify.main([]) == 2
     assert "set XAI_DATA_DIR" in capsys.readouterr().out
+
+
+def test_verify_reports_whether_a_reproduction_target_is_met(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAI_DATA_DIR", str(_mnist_dir(tmp_path)))
+    store = tmp_path / "store"
+    recorded = models.read_meta("lenet_mnist")["test_accuracy"]
+    _store(store, recorded)
+    spec = models.REGISTRY["lenet_mnist"]
+    for target, words in ((recorded - 0.01, "met"), (recorded + 0.01, "NOT met")):
+        monkeypatch.setitem(models.REGISTRY, "lenet_mnist",
+                            models.ModelSpec(**{**spec.__dict__, "target": target}))
+        [row] = verify.verify(directory=store)
+        assert row["status"] == f"ok; target {100 * target:.2f}% {words}"

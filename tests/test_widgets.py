@@ -81,3 +81,17 @@ def test_interact_view_error_in_render_propagates_outside_a_kernel():
 def test_interact_view_needs_a_control():
     with pytest.raises(ValueError):
         xw.interact_view(lambda: plt.figure())
+
+
+def test_dropdown_and_checkbox():
+    box = xw.dropdown(["CIFAR-10", "house digits"], description="dataset")
+    assert box.value == "CIFAR-10" and box.description == "dataset"
+    assert xw.dropdown([7, 14], value=14).value == 14
+    with pytest.raises(ValueError, match="at least one option"):
+        xw.dropdown([])
+    tick = xw.checkbox("reveal")
+    assert isinstance(tick, widgets.Checkbox) and tick.value is False
+    seen = []
+    view = xw.interact_view(lambda reveal: seen.append(reveal) or plt.figure(), reveal=tick)
+    tick.value = True
+    assert seen == [False, True] and len(view.children[1].outputs) == 1

@@ -105,6 +105,6 @@ def house_digits(mnist: ImageData, n_split: int | None = None,
     centre_mask = a_centre[:, 0] > mask_threshold
     neighbour_mask = (a_neigh[:, 0] > mask_threshold) & ~centre_mask
     data = ImageData("house_digits", mnist.split, images, mnist.labels.clone(), mnist.classes,
-                     f"built from MNIST ({mnist.source})", torch.ones(n, dtype=torch.bool),
+                     f"MNIST digits, {mnist.source}", torch.ones(n, dtype=torch.bool),
                      full=mnist.full)
     return data, centre_mask, neighbour_mask

@@ -21,7 +21,7 @@ from .viz import _no_ticks, frame, show_image, signed_heatmap, to_numpy_image
 
 __all__ = ["parts", "ccm_figure", "ccm_pairs_figure", "difference_figure", "class_maps",
            "mask_shares", "nontarget_positive_share", "side_by_side", "half_shares",
-           "seconds_per_image"]
+           "seconds_per_image", "over_batches"]
 
 
 def parts(ccm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,3 +191,17 @@ def seconds_per_image(model: nn.Module, images: torch.Tensor, *, batch_size: int
             model(images[i:i + batch_size])
         best = min(best, time.perf_counter() - tick)
     return best / len(images)
+
+
+@torch.no_grad()
+def over_batches(model: nn.Module, images: torch.Tensor, fn, *, batch_size: int = 500,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``fn(cwm, ccm, scores, labels)`` on batches of ``images`` (labels sliced alike),
+    concatenated: statistics of the maps of a whole test set without holding all its CCMs
+    (10,000 CIFAR-10 CCMs would take 1.2 GB)."""
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        cwm, ccm, scores = model.maps(images[i:i + batch_size])
+        out.append(fn(cwm, ccm, scores, None if labels is None else labels[i:i + batch_size]))
+    return torch.cat(out)

@@ -89,18 +89,21 @@ class ModelSpec:
     recipe: Recipe
     description: str
     paper: str = ""
+    target: float | None = None  # test accuracy (fraction) the issue asks for, if any
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, *, dataset: str, recipe: Recipe, description: str, paper: str = ""):
+def register(name: str, *, dataset: str, recipe: Recipe, description: str, paper: str = "",
+             target: float | None = None):
     """Decorator: register a builder ``() -> nn.Module`` under ``name``."""
 
     def decorate(builder: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         if name in REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        REGISTRY[name] = ModelSpec(name, builder, dataset, recipe, description, paper)
+        REGISTRY[name] = ModelSpec(name, builder, dataset, recipe, description, paper,
+                                   target)
         return builder
 
     return decorate
@@ -219,7 +222,7 @@ PAPER1_RECIPE = Recipe(epochs=167, batch_size=100, optimizer="adam", lr=1e-3,
           description="paper 1's tiny CNN: 3 conv1 filters 5x5, 3 shared conv2 filters 3x3 "
                       "(9 maps of 7x7), one Affine layer; Adam (cosine-decayed), batch 100, "
                       "100,000 iterations",
-          paper="Suzuki, Meng, Yamazaki, seeds 000/001, section 2")
+          paper="Suzuki, Meng, Yamazaki, seeds 000/001, section 2", target=0.98)
 def tiny_cnn_mnist() -> nn.Sequential:
     return tiny_cnn(3)
 
@@ -235,7 +238,7 @@ GCM_RECIPE = Recipe(epochs=80, batch_size=128, optimizer="sgd", lr=0.1, weight_d
 GCM_PAPER = "paper 2 (seed 002), GCM"
 
 
-@register("gcm_cifar10", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER,
+@register("gcm_cifar10", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER, target=0.904,
           description="Generative Contribution Mappings: encoder (layers 1-10), shared decoder "
                       "(11-14), one 3x3 filter per class (15); score = mean of the CCM")
 def gcm_cifar10() -> GCM:
@@ -243,6 +246,7 @@ def gcm_cifar10() -> GCM:
 
 
 @register("gcm_cifar10_clip", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER + ", 4.3",
+          target=0.899,
           description="GCM with a ReLU after layer 15: no negative CWM or CCM (section 4.3)")
 def gcm_cifar10_clip() -> GCM:
     return GCM(10, 3, clip_negative=True)

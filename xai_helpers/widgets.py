@@ -1,7 +1,8 @@
 """Sliders and drop-downs wired to a plain ``render(**values) -> Figure`` function.
 
 The notebooks keep every figure in a pure function (usually built from ``viz``) and only wire
-core ipywidgets controls to it here: ``IntSlider``, ``SelectionSlider``, ``Dropdown``, ``Output``,
+core ipywidgets controls to it here: ``IntSlider``, ``SelectionSlider``, ``Dropdown``,
+``Checkbox``, ``Output``,
 ``HBox`` and ``VBox``. This works with ipywidgets 7 (Colab) and 8, needs no ipympl, and shows
 inline (static) matplotlib figures.
 
@@ -51,12 +52,24 @@ def index_slider(n: int, value: int = 0, description: str = "image") -> widgets.
                              continuous_update=False, style=_STYLE)
 
 
+def dropdown(options: Sequence, value=None, description: str = "") -> widgets.Dropdown:
+    """A drop-down of ``options`` (e.g. dataset or model names); default the first."""
+    options = list(options)
+    if not options:
+        raise ValueError("dropdown needs at least one option")
+    return widgets.Dropdown(options=options, value=options[0] if value is None else value,
+                            description=description, style=_STYLE)
+
+
 def layer_dropdown(names: Sequence[str], value: str | None = None,
                    description: str = "layer") -> widgets.Dropdown:
     """A drop-down of layer names (``model.named_modules()`` names); default the first."""
-    names = list(names)
-    return widgets.Dropdown(options=names, value=names[0] if value is None else value,
-                            description=description, style=_STYLE)
+    return dropdown(names, value, description)
+
+
+def checkbox(description: str, value: bool = False) -> widgets.Checkbox:
+    """A tick box (e.g. "reveal the answer")."""
+    return widgets.Checkbox(value=value, description=description, indent=False, style=_STYLE)
 
 
 def _figure_output(fig: Figure) -> dict:

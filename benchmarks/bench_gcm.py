@@ -1,0 +1,69 @@
+"""GCM against the plain CNN (paper 2, Table 7, ours): parameters, test accuracy, inference time.
+
+    make bench      (or: python benchmarks/bench_gcm.py)
+
+Same run, same machine: for each committed CIFAR-10 checkpoint (gcm_cifar10, gcm_cifar10_clip,
+cnn_cifar10) the parameter count, the test accuracy on the test set `data.load` finds (the full
+10,000 images when XAI_DATA_DIR has cifar10.npz; otherwise the committed 1,000-image sample,
+said in the output), and the inference time per image, batched (100) and one image at a time,
+best of 3 passes; then GCM's overhead as the ratio of its time to the CNN's. The training
+throughput is the one recorded in each checkpoint's JSON (measured when it was trained).
+Results go to build/bench/gcm.json.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from xai_helpers import config, data, models
+from xai_helpers.gcm_analysis import seconds_per_image
+from xai_helpers.train import evaluate, machine_info
+
+NAMES = ("gcm_cifar10", "gcm_cifar10_clip", "cnn_cifar10")
+
+
+def main() -> dict:
+    test = data.load("cifar10", "test", verbose=False)
+    timing = test.images[:config.pick(200, 1_000)]
+    report = {"machine": machine_info("cpu"), "threads": torch.get_num_threads(),
+              "test_set": test.describe(), "models": {}}
+    print("machine:", report["machine"], "| torch threads:", report["threads"])
+    print("test set:", report["test_set"])
+    for name in NAMES:
+        try:
+            model = models.load_pretrained(name)
+        except models.CheckpointError as err:
+            print(f"{name}: skipped ({err})")
+            continue
+        meta = models.read_meta(name)
+        row = {"parameters": models.count_parameters(model),
+               "test_accuracy": evaluate(model, test, device="cpu"),
+               "ms_per_image_batched": 1e3 * seconds_per_image(model, timing, batch_size=100),
+               "ms_per_image_single": 1e3 * seconds_per_image(model, timing[:200],
+                                                              batch_size=1),
+               "train_images_per_s": meta.get("train_images_per_s"),
+               "training_time_s": meta.get("training_time_s"),
+               "trained_on": meta.get("machine", {}).get("device")}
+        report["models"][name] = row
+        print(f"{name:18s} {row['parameters']:>8,d} params  test {100 * row['test_accuracy']:.2f}%"
+              f"  {row['ms_per_image_batched']:.3f} ms/image batched, "
+              f"{row['ms_per_image_single']:.2f} ms/image one by one; trained at "
+              f"{row['train_images_per_s']} images/s in {row['training_time_s']} s")
+    rows = report["models"]
+    if "gcm_cifar10" in rows and "cnn_cifar10" in rows:
+        for kind in ("batched", "single"):
+            ratio = (rows["gcm_cifar10"][f"ms_per_image_{kind}"]
+                     / rows["cnn_cifar10"][f"ms_per_image_{kind}"])
+            report[f"gcm_over_cnn_time_{kind}"] = ratio
+            print(f"GCM inference overhead ({kind}): x{ratio:.2f} the CNN's time per image")
+    out = config.BUILD_DIR / "bench" / "gcm.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"-> {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
