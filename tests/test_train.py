@@ -180,3 +180,12 @@ def test_jpeg_augmentation_uses_the_recompressed_copy(make_model, blobs, monkeyp
     monkeypatch.setattr(data, "jpeg_recompress", lambda x: calls.append(len(x)) or real(x))
     train.fit(make_model(), blobs, Recipe(epochs=1, batch_size=50, jpeg_p=0.5), device="cpu")
     assert calls == [len(blobs)]
+
+
+def test_svhn_training_says_how_to_get_the_data(tmp_path, monkeypatch):
+    from xai_helpers import data
+
+    monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XAI_DOWNLOAD", "0")
+    with pytest.raises(data.DataUnavailableError, match="torchvision downloads svhn"):
+        train.train_registered("gcm_svhn", device="cpu")
