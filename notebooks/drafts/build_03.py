@@ -129,10 +129,13 @@ print("max |model score - mean of its CCM|:", (scores_model - ccm_model.mean(dim
 print("max |our Eq. 1-4 - model|:          ", (scores - scores_model).abs().max().item())
 inner = torch.einsum("nkdrc,ndrc->nk", W.double(), x.double())
 print("max |<W, I> / RCD - score|:         ", (inner / (3 * 32 * 32) - scores.double()).abs().max().item())
+assert torch.allclose(scores_model, ccm_model.mean(dim=(2, 3, 4)), rtol=0, atol=1e-6)
+assert torch.allclose(inner / (3 * 32 * 32), scores.double(), rtol=1e-5, atol=1e-6)
 """)
 
 md(r"""
-**What to notice.** The differences are zero or at the level of float rounding ($10^{-8}$): the
+**What to notice.** The differences are zero or at the level of float rounding (the `assert`s
+check it): the
 score *is* the mean of the map. `net(x)` itself is `net.maps(x)[2]`, so there is no second
 code path that could disagree with the picture.
 
@@ -176,6 +179,8 @@ for name, model in (("gcm_cifar10", net), ("gcm_cifar10_clip", net_clip), ("cnn_
     acc = 100 * train.evaluate(model, cifar)
     exact = models.read_meta(name).get("test_accuracy_exact")
     times[name] = 1e3 * ga.seconds_per_image(model, timing)
+    if cifar.full:  # full mode: the checkpoint's JSON says what we measure here
+        assert abs(acc - 100 * models.read_meta(name)["test_accuracy"]) < 0.1
     print(f"{name:<18}{models.count_parameters(model):>11,}{acc:>14.2f}"
           f"{100 * exact if exact else float('nan'):>17.2f}{times[name]:>12.3f}")
 print(f"on {cifar.describe()}")
