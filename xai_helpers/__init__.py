@@ -4,7 +4,9 @@ One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets
 ``models`` (architectures, registry, pretrained checkpoints), ``hooks`` (reading layers
 safely), ``train`` (the shared training loop), ``verify`` (re-measure checkpoints), ``viz``
 (figures) and ``widgets`` (sliders).
-Each explanation method of the papers gets a module of its own.
+Each explanation method of the papers gets a module of its own: ``contribution`` and
+``occlusion`` (paper 1), ``gcm`` with ``gcm_analysis`` and the SVHN stand-in ``digits``
+(paper 2), ``cav`` with its layer rules ``cav_rules`` (paper 3).
 
 Shared meanings, used by every method module:
 
