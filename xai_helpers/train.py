@@ -94,7 +94,10 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True,
                                weight_decay=recipe.weight_decay)
-    raise ValueError(f"unknown optimizer {recipe.optimizer!r}: use adam, adamw or sgd")
+    if recipe.optimizer == "sgd_plain":  # no momentum (paper 4's "SGD, learning rate 0.1")
+        return torch.optim.SGD(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}: use adam, adamw, sgd or "
+                     f"sgd_plain")
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps: int):
