@@ -61,7 +61,7 @@ import inspect
 import time
 import matplotlib.pyplot as plt
 import torch
-from matplotlib.colors import LinearSegmentedColormap, ListedColormap
+from matplotlib.colors import LinearSegmentedColormap, ListedColormap, SymLogNorm
 from xai_helpers import config, data, models, occlusion, pruning, train, viz, widgets
 
 viz.setup()
@@ -105,22 +105,25 @@ contributes nothing.
 
 The paper draws each first-layer neuron's 784 weights as a 28x28 image: positive weights red,
 negative blue, brighter = larger, and zero black. Ink on a red pixel raises the neuron's input,
-ink on a blue one lowers it.
+ink on a blue one lowers it. Our brightness grows linearly with |w| up to 0.05 and with its
+logarithm above, so that small weights stay visible and deleted ones stand out in black.
 """)
 
 code("""
 PAPER_COLOURS = LinearSegmentedColormap.from_list("blue_black_red", ["#33a0ff", "black", "#ff3322"])
 W = net.fc1.weight.detach()  # 100 x 784: row j = the weights into neuron j
-SCALE = W.abs().max().item()  # one colour scale for every weight figure
+SCALE = W.abs().max().item()
+NORM = SymLogNorm(linthresh=0.05, vmin=-SCALE, vmax=SCALE)  # log brightness: small weights visible
+TICKS = [-0.3, -0.1, 0, 0.1, 0.3]
 
 def show_weights(weights, neurons, title, ncols=10):
     \"\"\"Neurons' weight images (blue negative, black 0, red positive) with one colour bar.\"\"\"
     rows = -(-len(neurons) // ncols)
     fig, axes = plt.subplots(rows, ncols, figsize=(1.3 * ncols + 1, 1.45 * rows + 0.5), squeeze=False)
     for ax, j in zip(axes.flat, neurons):
-        image = ax.imshow(weights[j].view(28, 28), cmap=PAPER_COLOURS, vmin=-SCALE, vmax=SCALE)
+        image = ax.imshow(weights[j].view(28, 28), cmap=PAPER_COLOURS, norm=NORM)
         ax.set(xticks=[], yticks=[], title=f"neuron {j}")
-    fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, label="weight")
+    fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, label="weight (log scale)", ticks=TICKS)
     fig.suptitle(title)
     return fig
 """)
@@ -170,7 +173,7 @@ neurons, the 40% with the smallest index.
 
 code("""
 head, doc, body = inspect.getsource(pruning.region_mask).split('\"\"\"')
-print(head + body.lstrip("\\n"))  # steps 2-4, without the docstring
+print(head.rstrip() + "\\n" + body.lstrip("\\n"))  # steps 2-4, without the docstring
 regions = pruning.find_regions(W * mask1, mask1, connectivity=committed["connectivity"])
 eight = pruning.find_regions(W * mask1, mask1, connectivity=8)
 singles = (regions.size == 1).float().mean().item()
@@ -303,9 +306,9 @@ code("""
 def render(neuron: int, round: int):
     r = result.rounds[round]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), gridspec_kw={"width_ratios": [1, 1, 1.6]})
-    image = axes[0].imshow(result.weights[round][neuron], cmap=PAPER_COLOURS, vmin=-SCALE, vmax=SCALE)
+    image = axes[0].imshow(result.weights[round][neuron], cmap=PAPER_COLOURS, norm=NORM)
     axes[0].set(xticks=[], yticks=[], title=f"neuron {neuron}: {100 * r.pruned_fraction[neuron]:.0f}% pruned")
-    fig.colorbar(image, ax=axes[0], fraction=0.046, label="weight")
+    fig.colorbar(image, ax=axes[0], fraction=0.046, label="weight (log scale)", ticks=TICKS)
     nxt = result.masks[min(round + 1, len(result.masks) - 1)]
     show_regions(axes[1], result.masks[round], nxt, neuron, "regions (orange: deleted next)")
     axes[2].hist(100 * r.pruned_fraction, bins=20, range=(0, 100), color="grey")
@@ -339,9 +342,9 @@ final = result.rounds[-1].pruned_fraction
 j = int((final - 0.35).abs().argmin())
 fig, axes = plt.subplots(1, 2, figsize=(6.5, 3.2))
 for ax, w, name in ((axes[0], W[j], "trained"), (axes[1], result.weights[-1][j], "after pruning")):
-    image = ax.imshow(w.view(28, 28), cmap=PAPER_COLOURS, vmin=-SCALE, vmax=SCALE)
+    image = ax.imshow(w.view(28, 28), cmap=PAPER_COLOURS, norm=NORM)
     ax.set(xticks=[], yticks=[], title=name)
-fig.colorbar(image, ax=axes.tolist(), fraction=0.03, label="weight")
+fig.colorbar(image, ax=axes.tolist(), fraction=0.03, label="weight (log scale)", ticks=TICKS)
 fig.suptitle(f"Fig. 5: neuron {j}, {100 * final[j]:.0f}% of its weights pruned (paper: about 35%)")
 """)
 
@@ -385,8 +388,8 @@ for name, run in runs.items():
 
 code("""
 fig, ax = plt.subplots(figsize=(6, 3.4))
-for name, run in runs.items():
-    ax.plot([r["round"] for r in run["per_round"]], [100 * r["accuracy"] for r in run["per_round"]],
+for name, run in runs.items():  # from round 1: round 0 (step 1 alone) is not retrained
+    ax.plot([r["round"] for r in run["per_round"][1:]], [100 * r["accuracy"] for r in run["per_round"][1:]],
             "o-", label=name)
 ax.set(xlabel="round", ylabel="test accuracy after retraining (%)",
        title="Same sparsity, different choice of what to delete")
