@@ -10,13 +10,12 @@ Results also go to build/bench/foundation.json.
 
 from __future__ import annotations
 
-import json
 import time
 
 import torch
 
-from xai_helpers import config, data, models
-from xai_helpers.train import machine_info, predict
+from xai_helpers import data, models
+from xai_helpers.train import machine_info, predict, write_report
 
 
 def _seconds(fn, repeat: int = 3) -> float:
@@ -52,10 +51,7 @@ def main() -> dict:
                                              "speedup": rate_batched / rate_loop}
         print(f"infer {row['model']:<14}{rate_batched:>9,.0f} img/s batched, "
               f"{rate_loop:>7,.0f} img/s one by one: x{rate_batched / rate_loop:.1f}")
-    out = config.BUILD_DIR / "bench" / "foundation.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"-> {out}")
+    write_report(report, "foundation")
     return report
 
 

@@ -13,13 +13,11 @@ Results go to build/bench/gcm.json.
 
 from __future__ import annotations
 
-import json
-
 import torch
 
 from xai_helpers import config, data, models
 from xai_helpers.gcm_analysis import seconds_per_image
-from xai_helpers.train import evaluate, machine_info
+from xai_helpers.train import evaluate, machine_info, write_report
 
 NAMES = ("gcm_cifar10", "gcm_cifar10_clip", "cnn_cifar10")
 
@@ -58,10 +56,7 @@ def main() -> dict:
                      / rows["cnn_cifar10"][f"ms_per_image_{kind}"])
             report[f"gcm_over_cnn_time_{kind}"] = ratio
             print(f"GCM inference overhead ({kind}): x{ratio:.2f} the CNN's time per image")
-    out = config.BUILD_DIR / "bench" / "gcm.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"-> {out}")
+    write_report(report, "gcm")
     return report
 
 

@@ -16,6 +16,15 @@ from torch import nn  # noqa: E402
 from xai_helpers import config  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one thread is faster, and a busy 2-core machine is not oversubscribed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     config.set_seed(0)

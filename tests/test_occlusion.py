@@ -16,13 +16,7 @@ from xai_helpers.occlusion import greedy_occlusion, single_pass_occlusion
 CHECKPOINT = config.CHECKPOINT_DIR / "tiny_cnn_mnist.pt"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and a busy 2-core machine is not oversubscribed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

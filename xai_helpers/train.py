@@ -29,7 +29,7 @@ from . import config, data, models
 from .models import Recipe
 
 __all__ = ["History", "fit", "evaluate", "predict", "train_registered", "load_or_train",
-           "machine_info", "wilson_interval", "jpeg_report"]
+           "machine_info", "wilson_interval", "jpeg_report", "write_report"]
 
 
 @dataclass
@@ -220,6 +220,15 @@ def machine_info(device: str | torch.device | None = None) -> dict:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def write_report(report: dict, name: str) -> Path:
+    """Write a benchmark report to ``build/bench/NAME.json`` and say where (``make bench``)."""
+    out = config.BUILD_DIR / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"-> {out}")
+    return out
 
 
 def train_registered(name: str, *, quick: bool = False, device: str | None = None,
