@@ -27,7 +27,6 @@ instead of the checkpoint (for development while the checkpoint is being trained
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ import torch
 
 from xai_helpers import config, data, models
 from xai_helpers.occlusion import OcclusionResult, greedy_occlusion
-from xai_helpers.train import machine_info, predict
+from xai_helpers.train import machine_info, predict, write_report
 
 NAME, GRID, PAPER_PER_CLASS = "tiny_cnn_mnist", 14, 1000
 
@@ -147,10 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"(b) fast path: {effective:,.0f} image-region evaluations/s (full protocol, "
           f"{n_pairs:,} pairs) vs predict {plain:,.0f} images/s: ratio {effective / plain:.1f}")
 
-    out = config.BUILD_DIR / "bench" / "occlusion.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"-> {out}")
+    write_report(report, "occlusion")
     return report
 
 
