@@ -67,6 +67,26 @@ def test_parameter_counts_within_their_bands():
     assert models.count_parameters(models.build("gcm_cifar10_clip")) == n_gcm
 
 
+def test_skips_add_encoder_features_without_parameters():
+    torch.manual_seed(2)
+    with_skips, plain = GCM(10, 3).eval(), GCM(10, 3, skips={}).eval()
+    plain.load_state_dict(with_skips.state_dict())  # same parameters: skips have none
+    x = torch.rand(2, 3, 32, 32)
+    assert not torch.allclose(with_skips(x), plain(x))
+    # by hand: decoder layer 11 gets encoder layer 5 added, layer 13 gets layer 2
+    enc = dict(with_skips.encoder.named_children())
+    dec = dict(with_skips.decoder.named_children())
+    h2 = enc["layer2"](enc["layer1"](x))
+    h5 = enc["layer5"](enc["layer4"](enc["layer3"](h2)))
+    h = h5
+    for name in ("layer6", "layer7", "layer8", "layer9", "layer10"):
+        h = enc[name](h)
+    h = dec["layer12"](dec["layer11"](h) + h5)
+    h = dec["layer14"](dec["layer13"](h) + h2)
+    assert torch.allclose(with_skips.cwm(x), with_skips.layer15(h), atol=1e-6)
+    assert models.build("gcm_cifar10_v1").skips == {}
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_for_grey_and_colour(channels):
     model = GCM(7, channels).eval()

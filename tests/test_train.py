@@ -41,6 +41,14 @@ def test_fit_learns_a_separable_problem(make_model, blobs):
     assert train.evaluate(model, blobs, device="cpu") == pytest.approx(history.test_accuracy[-1])
 
 
+def test_bf16_autocast_learns_and_keeps_float32_weights(make_model, blobs):
+    model = make_model()
+    history = train.fit(model, blobs, RECIPE, test=blobs, device="cpu", bf16=True)
+    assert history.test_accuracy[-1] >= 0.95
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert train.predict(model, blobs.images[:4], device="cpu").dtype == torch.float32
+
+
 def test_same_seed_same_weights(make_model, blobs):
     a, b = make_model(), make_model()
     train.fit(a, blobs, RECIPE, device="cpu")

