@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from xai_helpers import config, data, models
+from xai_helpers import checkpoints, config, data, models
 
 
 def _forward_calls(model: nn.Module, x: torch.Tensor) -> Counter:
@@ -80,12 +80,12 @@ def test_missing_corrupt_and_mismatching_checkpoints(tmp_path):
     # a state dict of another architecture, with a matching hash
     torch.save(nn.Linear(2, 2).state_dict(), pt)
     meta = json.loads(js.read_text())
-    meta["sha256"] = models._sha256(pt)
+    meta["sha256"] = checkpoints._sha256(pt)
     js.write_text(json.dumps(meta))
     with pytest.raises(models.CheckpointError, match="does not fit the architecture"):
         models.load_pretrained("lenet_mnist", directory=tmp_path)
     pt.write_bytes(b"not a checkpoint")
-    meta["sha256"] = models._sha256(pt)
+    meta["sha256"] = checkpoints._sha256(pt)
     js.write_text(json.dumps(meta))
     with pytest.raises(models.CheckpointError, match="could not be read"):
         models.load_pretrained("lenet_mnist", directory=tmp_path)

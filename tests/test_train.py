@@ -197,3 +197,9 @@ def test_svhn_training_says_how_to_get_the_data(tmp_path, monkeypatch):
     monkeypatch.setenv("XAI_DOWNLOAD", "0")
     with pytest.raises(data.DataUnavailableError, match="torchvision downloads svhn"):
         train.train_registered("gcm_svhn", device="cpu")
+
+
+def test_a_pruned_model_is_not_retrained_by_plain_training(tmp_path):
+    with pytest.raises(ValueError, match="python -m xai_helpers.pruning"):
+        train.train_registered("mlp_mnist_pruned", quick=True, out_dir=tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -1,9 +1,9 @@
 """Helpers for the explainable-AI course notebooks (00-06).
 
 One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets),
-``models`` (architectures, registry, pretrained checkpoints), ``hooks`` (reading layers
-safely), ``train`` (the shared training loop), ``verify`` (re-measure checkpoints), ``viz``
-(figures) and ``widgets`` (sliders).
+``models`` (architectures, registry), ``checkpoints`` (the trained weights), ``hooks``
+(reading layers safely), ``train`` (the shared training loop), ``verify`` (re-measure
+checkpoints), ``viz`` (figures) and ``widgets`` (sliders).
 Each explanation method of the papers gets a module of its own: ``contribution`` and
 ``occlusion`` (paper 1), ``gcm`` with ``gcm_analysis`` and the SVHN stand-in ``digits``
 (paper 2), ``cav`` with its layer rules ``cav_rules`` (paper 3).

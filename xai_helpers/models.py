@@ -14,27 +14,19 @@ it). ``python -m xai_helpers.train NAME`` writes both.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import config
 from .gcm import GCM, plain_cnn
 
 __all__ = ["GCM", "Normalize", "Recipe", "ModelSpec", "REGISTRY", "register", "build",
            "load_pretrained", "save_checkpoint", "read_meta", "pretrained_table",
-           "count_parameters", "CheckpointError"]
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable or does not fit its architecture."""
+           "count_parameters", "CheckpointError", "checkpoint_paths"]
 
 
 class Normalize(nn.Module):
@@ -90,20 +82,21 @@ class ModelSpec:
     description: str
     paper: str = ""
     target: float | None = None  # test accuracy (fraction) the issue asks for, if any
+    made_by: str = ""  # the command that makes it, when plain training does not (pruning)
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(name: str, *, dataset: str, recipe: Recipe, description: str, paper: str = "",
-             target: float | None = None):
+             target: float | None = None, made_by: str = ""):
     """Decorator: register a builder ``() -> nn.Module`` under ``name``."""
 
     def decorate(builder: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         if name in REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
         REGISTRY[name] = ModelSpec(name, builder, dataset, recipe, description, paper,
-                                   target)
+                                   target, made_by)
         return builder
 
     return decorate
@@ -326,102 +319,23 @@ def mlp_mnist_relu() -> nn.Sequential:
 
 
 @register("mlp_mnist_pruned", dataset="mnist", recipe=PAPER4_RECIPE, paper=PAPER4,
+          made_by="python -m xai_helpers.pruning",
           description="mlp_mnist after paper 4's pruning (magnitude, then regions, retrained); "
                       "fc1's pruned weights are exactly 0 (python -m xai_helpers.pruning)")
 def mlp_mnist_pruned() -> nn.Sequential:
     return mlp("sigmoid")
 
 
-# --------------------------------------------------------------------------- checkpoint store
-
-def checkpoint_paths(name: str, directory: Path | None = None) -> tuple[Path, Path]:
-    """``(NAME.pt, NAME.json)`` in ``directory`` (default ``data/checkpoints``)."""
-    directory = Path(directory) if directory is not None else config.CHECKPOINT_DIR
-    return directory / f"{name}.pt", directory / f"{name}.json"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def save_checkpoint(model: nn.Module, name: str, meta: dict,
-                    directory: Path | None = None) -> tuple[Path, Path]:
-    """Write ``NAME.pt`` (state_dict) and ``NAME.json`` (``meta`` + file hash + parameters)."""
-    pt, js = checkpoint_paths(name, directory)
-    pt.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save(state, pt)
-    meta = {"name": name, **meta, "n_parameters": count_parameters(model),
-            "sha256": _sha256(pt)}
-    js.write_text(json.dumps(meta, indent=2) + "\n")
-    return pt, js
-
-
-def read_meta(name: str, directory: Path | None = None) -> dict:
-    """The JSON sidecar of checkpoint ``name``."""
-    _, js = checkpoint_paths(name, directory)
-    if not js.exists():
-        raise CheckpointError(f"{js} is missing: {_fix(name)}")
-    try:
-        return json.loads(js.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{js} is not valid JSON ({err}): {_fix(name)}") from None
-
-
-def _fix(name: str) -> str:
-    return (f"restore the committed files with `git checkout -- data/checkpoints/{name}.*`, "
-            f"or retrain with `python -m xai_helpers.train {name}`")
-
-
-def load_pretrained(name: str, device: str | torch.device = "cpu",
-                    directory: Path | None = None) -> nn.Module:
-    """The registered model ``name`` with its committed weights, in eval mode on ``device``.
-
-    Raises
-    ------
-    ValueError
-        ``name`` is not registered.
-    CheckpointError
-        The checkpoint is missing, corrupt (hash differs from its JSON), unreadable, or its
-        tensors do not fit the architecture; the message names the file and the fix.
-    """
-    model = build(name)
-    pt, _ = checkpoint_paths(name, directory)
-    if not pt.exists():
-        raise CheckpointError(f"no checkpoint for {name!r}: {pt} is missing; {_fix(name)}")
-    meta = read_meta(name, directory)
-    if meta.get("sha256") and meta["sha256"] != _sha256(pt):
-        raise CheckpointError(f"{pt} is corrupt (its SHA-256 differs from the one in "
-                              f"{pt.with_suffix('.json').name}); {_fix(name)}")
-    try:
-        state = torch.load(pt, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{pt} could not be read ({type(err).__name__}: {err}); "
-                              f"{_fix(name)}") from None
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        detail = " ".join(str(err).split())[:400]
-        raise CheckpointError(f"{pt} does not fit the architecture of {name!r} ({detail}); "
-                              f"was it written by another version? {_fix(name)}") from None
-    return model.to(device).eval()
-
-
-def pretrained_table(directory: Path | None = None) -> list[dict]:
-    """One row per committed checkpoint, from the JSON files (for notebook 00 and the README)."""
-    directory = Path(directory) if directory is not None else config.CHECKPOINT_DIR
-    rows = []
-    for js in sorted(directory.glob("*.json")):
-        meta = json.loads(js.read_text())
-        rows.append({
-            "model": meta["name"], "dataset": meta.get("dataset", "?"),
-            "parameters": meta.get("n_parameters"),
-            "test accuracy (%)": round(100 * meta["test_accuracy"], 2),
-            "test images": meta.get("test_size"), "epochs": meta.get("epochs"),
-            "paper": REGISTRY[meta["name"]].paper if meta["name"] in REGISTRY else "",
-        })
-    return rows
-
-
 def recipe_dict(recipe: Recipe) -> dict:
     return asdict(recipe)
+
+
+# the checkpoint store lives in its own module; re-exported here (models.load_pretrained, ...)
+from .checkpoints import (  # noqa: E402  (it needs build() from this module)
+    CheckpointError,
+    checkpoint_paths,
+    load_pretrained,
+    pretrained_table,
+    read_meta,
+    save_checkpoint,
+)

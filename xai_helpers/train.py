@@ -248,6 +248,9 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     its checkpoint goes to ``build/checkpoints/validation/``.
     """
     spec = models.spec(name)
+    if spec.made_by:
+        raise ValueError(f"{name} is not trained from scratch: it is made by `{spec.made_by}` "
+                         f"(plain training would overwrite it with another model)")
     recipe = spec.recipe
     epochs = epochs or (min(3, recipe.epochs) if quick else recipe.epochs)
     train = data.load(spec.dataset, "train", n=2_000 if quick else None)
