@@ -115,3 +115,16 @@ def test_committed_lenet_accuracy_on_the_committed_mnist_test_set(monkeypatch, t
     assert accuracy == pytest.approx(models.read_meta("lenet_mnist")["test_accuracy"], abs=1e-3)
     assert accuracy >= 0.985
     assert config.CHECKPOINT_DIR.name == "checkpoints"
+
+
+def test_vgg_stand_in_has_five_pooling_points_down_to_1x1():
+    model = models.build("vgg_cifar10").eval()
+    pools = [n for n, m in model.named_modules() if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == 5 and all(n.startswith("features.") for n in pools)
+    sizes = {}
+    hooks = [model.get_submodule(n).register_forward_hook(
+        lambda m, i, o, n=n: sizes.__setitem__(n, tuple(o.shape[-2:]))) for n in pools]
+    model(torch.rand(1, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    assert [sizes[n] for n in pools] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
