@@ -6,7 +6,9 @@ One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets
 checkpoints), ``viz`` (figures) and ``widgets`` (sliders).
 Each explanation method of the papers gets a module of its own: ``contribution`` and
 ``occlusion`` (paper 1), ``gcm`` with ``gcm_analysis`` and the SVHN stand-in ``digits``
-(paper 2), ``cav`` with its layer rules ``cav_rules`` (paper 3).
+(paper 2), ``cav`` with its layer rules ``cav_rules`` (paper 3), ``pruning`` (paper 4); the
+comparison of notebook 06 has ``methods`` (one calling convention for every method, maps in
+``class_maps``) and ``decline`` (paper 2's decline rate, deletion / insertion, randomisation).
 
 Shared meanings, used by every method module:
 
