@@ -343,3 +343,36 @@ def framed_rows(images: ImageLike, maps: ImageLike, frames: Sequence[dict[int, s
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def maps_over_image_rows(image: ImageLike, maps: Sequence[ImageLike], titles: Sequence[str], *,
+                         title: str, first: ImageLike | None = None, first_title: str = "",
+                         first_label: str = "importance", cbar_label: str = "contribution ratio",
+                         size: float = 2.2) -> Figure:
+    """Several maps of one image over its grey version, twice (paper 3's Fig. 6 and 7).
+
+    Top row: the input, then each map's positive part as a heat map from 0 (Fig. 6); bottom
+    row: ``first`` (e.g. Grad-CAM, unsigned; hidden when ``None``), then each map signed, red
+    positive and blue negative, centred at zero (Fig. 7). Every map is resized to the image by
+    nearest neighbour (each cell a visible block) and has its own colour bar.
+    """
+    if len(maps) != len(titles):
+        raise ValueError(f"{len(titles)} titles for {len(maps)} maps")
+    k = len(maps)
+    fig, axes = plt.subplots(2, k + 1, squeeze=False,
+                             figsize=(size * (k + 1) + 0.8, 2 * size + 0.7))
+    show_image(axes[0, 0], image, "input")
+    if first is None:
+        axes[1, 0].set_visible(False)
+    else:
+        heatmap_over_image(axes[1, 0], image, first, first_title, signed=False,
+                           cbar_label=first_label)
+    for i, (values, name) in enumerate(zip(maps, titles, strict=True)):
+        arr = _map_2d(values)
+        heatmap_over_image(axes[0, i + 1], image, np.clip(arr, 0.0, None), f"{name}: positive",
+                           signed=False, cbar_label=cbar_label)
+        heatmap_over_image(axes[1, i + 1], image, arr, f"{name}: signed", signed=True,
+                           cbar_label=cbar_label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

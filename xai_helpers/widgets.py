@@ -72,6 +72,35 @@ def checkbox(description: str, value: bool = False) -> widgets.Checkbox:
     return widgets.Checkbox(value=value, description=description, indent=False, style=_STYLE)
 
 
+def choice_slider(options: Sequence[tuple[str, object]], value=None,
+                  description: str = "") -> widgets.SelectionSlider:
+    """A slider over ``(label, value)`` pairs (e.g. the points "(1) features.30" ... or a class
+    list led by a special entry); ``.value`` is the chosen value, default the first."""
+    options = list(options)
+    if not options:
+        raise ValueError("choice_slider needs at least one option")
+    return widgets.SelectionSlider(options=options,
+                                   value=options[0][1] if value is None else value,
+                                   description=description, continuous_update=False,
+                                   style=_STYLE)
+
+
+def upload_button(description: str = "your image") -> widgets.FileUpload:
+    """A button to upload one image file; pass it to :func:`interact_view` like any control
+    (``render`` then gets the upload's value: read it with :func:`uploaded_file`)."""
+    return widgets.FileUpload(accept="image/*", multiple=False, description=description)
+
+
+def uploaded_file(value) -> bytes | None:
+    """The content of the last uploaded file in a ``FileUpload``'s ``value``, or ``None``
+    before any upload. ipywidgets 8: a tuple of dicts with ``"content"``; 7: a dict
+    ``{file name: {"content": ..., "metadata": ...}}``."""
+    if not value:
+        return None
+    files = list(value.values()) if isinstance(value, dict) else list(value)
+    return bytes(files[-1]["content"])
+
+
 def _figure_output(fig: Figure) -> dict:
     """``fig`` as one ``display_data`` output (PNG and text), as the inline backend sends it."""
     buffer = io.BytesIO()
