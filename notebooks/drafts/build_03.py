@@ -101,6 +101,16 @@ def print_table(rows):
     print(f"{'total':<63}{sum(r['n_params'] for r in rows):>8,}")
 
 print_table(gcm.layer_table(net))
+print("skip connections (decoder layer <- encoder layer added to its output):", net.skips)
+""")
+
+md(r"""
+**One addition of ours: skip connections.** The paper's Fig. 5 is a plain encoder-decoder. Ours
+adds, as in a U-Net, the encoder's 16 x 16 features (layer 5) to the output of decoder layer 11
+and its 32 x 32 features (layer 2) to that of layer 13. An addition has no parameters, so the
+count stays at the paper's budget, and the class maps get the fine-grained features back that
+the encoder's two stride-2 stages threw away. Section 3 compares it with our first version
+without skips (`gcm_cifar10_v1`, the paper's plain layout).
 """)
 
 md(r"""
