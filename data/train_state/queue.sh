@@ -1,9 +1,28 @@
 #!/usr/bin/env bash
-# training queue for issue 5 (resumable; each step resumes from build/runs/NAME/state.pt)
-cd /work/main
-export XAI_DATA_DIR=/work/shared/data PYTHONUNBUFFERED=1 XAI_QUIET=0
-for job in "gcm_cifar10" "cnn_cifar10" "gcm_digits" "gcm_cifar10_clip" "gcm_cifar10 --validation 5000"; do
-  name=${job%% *}; tag=$(echo "$job" | tr ' ' '_' | tr -d '-')
-  if [ -f "build/done_$tag" ]; then continue; fi
-  .venv/bin/python -m xai_helpers.train $job --compile > "build/logs/$tag.log" 2>&1 && touch "build/done_$tag"
+# Training queue of issues 5 and 6 on a CPU (resumable). Restores the committed states of
+# unfinished runs into build/runs/ first; skips a run whose result is already committed.
+#   setsid nohup bash data/train_state/queue.sh > build/logs/queue.log 2>&1 &
+cd "$(dirname "$0")/../.."
+export XAI_DATA_DIR=${XAI_DATA_DIR:-$(cd .. && pwd)/shared/data} PYTHONUNBUFFERED=1 XAI_QUIET=0
+mkdir -p build/logs
+for f in data/train_state/*.state.pt; do
+  [ -e "$f" ] || continue
+  run=$(basename "$f" .state.pt)
+  [ -f "build/runs/$run/state.pt" ] || { mkdir -p "build/runs/$run"; cp "$f" "build/runs/$run/state.pt"; }
 done
+done_already() {  # $1 = name, $2 = "val" for the validation run
+  if [ "$2" = val ]; then [ -f "data/results/validation/$1.json" ]; return; fi
+  .venv/bin/python -c "import json,sys; sys.exit(0 if not json.load(open('data/checkpoints/$1.json'))['quick'] else 1)" 2>/dev/null
+}
+while read -r name val flags; do
+  done_already "$name" "$val" && continue
+  extra=$([ "$val" = val ] && echo "--validation 5000")
+  .venv/bin/python -m xai_helpers.train "$name" $extra $flags > "build/logs/$name$val.log" 2>&1 || exit 1
+done <<'JOBS'
+gcm_cifar10 - --compile --bf16
+cnn_cifar10 - --compile
+gcm_digits - --compile --bf16
+vgg_cifar10 - --compile --bf16
+gcm_cifar10_clip - --compile --bf16
+gcm_cifar10 val --compile --bf16
+JOBS
