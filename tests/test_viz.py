@@ -208,3 +208,41 @@ def test_number_grid_for_counts_starts_at_zero():
                              signed=False, cbar_label="images")
     assert artist.get_clim() == (0.0, 8.0) and len(ax.texts) == 4
     plt.close(fig)
+
+
+def test_signed_rgb_puts_zero_at_mid_grey():
+    values = torch.tensor([[[-2.0, 0.0], [1.0, 2.0]]]).expand(3, 2, 2)
+    rgb = viz.signed_rgb(values)
+    assert rgb.shape == (2, 2, 3)
+    assert rgb[0, 0].tolist() == [0.0] * 3 and rgb[0, 1].tolist() == [0.5] * 3
+    assert rgb[1, 1].tolist() == [1.0] * 3 and rgb[1, 0] == pytest.approx([0.75] * 3)
+
+
+def test_panel_grid_scales_each_map_and_lines_up_colour_bars():
+    x = torch.rand(3, 4, 4)
+    cells = [[("image", x), ("signed", 3 * (x[0] - 0.5)), ("unsigned", 5 * x[0]), None]]
+    fig = viz.panel_grid(cells, col_titles=["a", "b", "c", "d"], title="grid", row_labels=["r"])
+    axes = fig.axes[:4]
+    assert [ax.get_title() for ax in axes] == ["a", "b", "c", "d"]
+    assert np.abs(axes[1].images[0].get_array()).max() == pytest.approx(1.0)
+    assert axes[1].images[0].get_clim() == (-1.0, 1.0)
+    assert axes[2].images[0].get_array().max() == pytest.approx(1.0)
+    bars = fig.axes[4:]  # image (hidden), signed, unsigned
+    assert len(bars) == 3 and not bars[0].get_visible()
+    assert bars[1].get_xlabel() == "map / max |map|"
+    assert fig._suptitle.get_text() == "grid"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        viz.panel_grid([[("nope", x)]], col_titles=["a"], title="t")
+    with pytest.raises(ValueError, match="every row needs 2 cells"):
+        viz.panel_grid([[("image", x)]], col_titles=["a", "b"], title="t")
+
+
+def test_class_sum_grid_frames_the_largest_sum_of_each_row(ax):
+    sums = torch.tensor([[1.0, 5.0, 2.0], [9.0, 8.0, 7.0]])
+    viz.class_sum_grid(ax, sums, ["m1", "m2"], ["a", "b", "c"], label=2, title="sums")
+    frames = [(p.get_x() + 0.5, p.get_y() + 0.5) for p in ax.patches]
+    assert frames == [(1.0, 0.0), (0.0, 1.0)]
+    assert to_rgba(ax.get_xticklabels()[2].get_color()) == to_rgba("red")
+    assert ax.images[0].get_array()[1].tolist() == pytest.approx([1.0, 0.0, -1.0])
+    with pytest.raises(ValueError, match="rows x classes"):
+        viz.class_sum_grid(ax, sums.T, ["m1", "m2"], ["a", "b", "c"])

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.image import AxesImage
+from matplotlib.patches import Rectangle
 
 ImageLike = torch.Tensor | np.ndarray
 
@@ -376,3 +377,108 @@ def maps_over_image_rows(image: ImageLike, maps: Sequence[ImageLike], titles: Se
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def signed_rgb(values: ImageLike, vmax: float | None = None) -> np.ndarray:
+    """A signed map with one value per input element (C x H x W, C = 1 or 3) as an image in
+    [0, 1] with 0 at mid-grey: ``0.5 + values / (2 vmax)``, ``vmax = max |values|`` unless
+    given (the usual way to show Guided Backpropagation's response maps as they are)."""
+    arr = _as_array(values)
+    return to_numpy_image(0.5 + arr / (2 * _vmax(arr, vmax)))
+
+
+# kind of a panel_grid cell -> (colour map, colour-bar label); None: no colour bar
+PANEL_KINDS = {"image": None, "signed_rgb": ("gray", "channel / max |map|"),
+               "signed": ("RdBu_r", "map / max |map|"), "unsigned": ("inferno", "map / max"),
+               "jet": ("jet", "jet colour = weight (min -> max)")}
+
+
+def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
+               col_titles: Sequence[str], title: str, row_labels: Sequence[str] | None = None,
+               size: float = 1.25, fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Maps of several kinds on a grid, one method per column (paper 2's Fig. 10 layout), with
+    one colour bar under each column that has a colour map.
+
+    ``cells[r][c]`` is ``(kind, values)`` (or ``None``: an empty panel), kind one of
+    :data:`PANEL_KINDS`: ``"image"`` an image in [0, 1] shown as it is; ``"signed_rgb"`` a
+    signed C x H x W map through :func:`signed_rgb` (grey = 0; its grey colour bar reads each
+    channel); ``"signed"`` an
+    H x W map divided by its max |value|, 'RdBu_r' on [-1, 1] (white = 0); ``"unsigned"`` an
+    H x W map >= 0 divided by its max, 'inferno' on [0, 1]; ``"jet"`` an RGB visual map made
+    with the jet colours (paper 2's CAM procedure), shown as it is, with a jet colour bar.
+    Every map is scaled to its own maximum: the grid compares shapes, not magnitudes. A
+    column's colour bar follows the kind of its last non-empty cell; an ``"image"`` column gets
+    an invisible one, so that all columns line up. ``fig``: draw into this
+    (sub)figure instead of a new one (e.g. the top of a figure with ``fig.subfigures``).
+    """
+    rows, cols = len(cells), len(col_titles)
+    if any(len(row) != cols for row in cells):
+        raise ValueError(f"every row needs {cols} cells, one per column title")
+    if fig is None:
+        fig = plt.figure(layout="constrained", figsize=(size * cols + 0.3, size * rows + 1.2))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    kinds: dict[int, str] = {}
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            ax = axes[r, c]
+            _no_ticks(ax)
+            if r == 0:
+                ax.set_title(col_titles[c], fontsize=8)
+            if c == 0 and row_labels is not None:
+                ax.set_ylabel(row_labels[r], fontsize=8)
+            if cell is None:
+                ax.set_frame_on(False)
+                continue
+            kind, values = cell
+            if kind not in PANEL_KINDS:
+                raise ValueError(f"kind must be one of {list(PANEL_KINDS)}, not {kind!r}")
+            if kind in ("image", "jet"):
+                img = to_numpy_image(values)
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)
+            elif kind == "signed_rgb":
+                ax.imshow(signed_rgb(values))
+            else:
+                arr = _map_2d(values)
+                scale = _vmax(arr if kind == "signed" else np.clip(arr, 0.0, None), None)
+                ax.imshow(arr / scale, cmap=PANEL_KINDS[kind][0],
+                          vmin=-1.0 if kind == "signed" else 0.0, vmax=1.0)
+            kinds[c] = kind
+    for c, kind in kinds.items():
+        cmap, label = PANEL_KINDS[kind] or ("gray", "")
+        lo = -1.0 if kind in ("signed", "signed_rgb") else 0.0
+        mappable = plt.cm.ScalarMappable(plt.Normalize(lo, 1.0), cmap=cmap)
+        bar = fig.colorbar(mappable, ax=axes[:, c].tolist(), location="bottom", fraction=0.05,
+                           pad=0.02, ticks=[lo, 0.0, 1.0] if lo < 0 else [lo, 1.0])
+        bar.set_label(label, fontsize=6)
+        bar.ax.tick_params(labelsize=6)
+        if PANEL_KINDS[kind] is None:  # keeps the column's layout, shows nothing
+            bar.ax.set_visible(False)
+    fig.suptitle(title)
+    return fig
+
+
+def class_sum_grid(ax: Axes, sums: ImageLike, row_labels: Sequence[str],
+                   classes: Sequence[str], *, label: int | None = None,
+                   title: str | None = None) -> AxesImage:
+    """Rows of one number per class (e.g. each method's class sums of its visual maps, paper 2,
+    4.7), each row centred at its mean and divided by its largest deviation, printed in the
+    cells: only the order within a row matters for Eq. 13, and this keeps it visible even
+    when every sum is large and positive. The largest of each row (the class the sums would
+    predict) is framed black, the true class ``label`` is written in red."""
+    arr = _as_array(sums)
+    if arr.ndim != 2 or arr.shape != (len(row_labels), len(classes)):
+        raise ValueError(f"sums must be {len(row_labels)} x {len(classes)} (rows x classes), "
+                         f"got {arr.shape}")
+    centred = arr - arr.mean(1, keepdims=True)
+    spread = np.abs(centred).max(1, keepdims=True)
+    centred = np.where(spread > 0, centred / np.where(spread > 0, spread, 1.0), 0.0)
+    artist = number_grid(ax, centred, title, fmt="{:+.2f}",
+                         cbar_label="(sum - row mean) / max |sum - row mean|")
+    ax.set_aspect("auto")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=7)
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
+    for r, c in enumerate(arr.argmax(1)):
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="black", lw=2))
+    if label is not None:
+        ax.get_xticklabels()[label].set_color("red")
+    return artist
