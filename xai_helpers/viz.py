@@ -294,3 +294,10 @@ def number_grid(ax: Axes, values: ImageLike, title: str | None = None,
 
 
 # The multi-panel figures of the papers live in xai_helpers.figures; re-exported here.
+from .figures import PANEL_KINDS as PANEL_KINDS  # noqa: E402  (built on the helpers above)
+from .figures import class_sum_grid as class_sum_grid  # noqa: E402
+from .figures import contribution_figure as contribution_figure  # noqa: E402
+from .figures import framed_rows as framed_rows  # noqa: E402
+from .figures import maps_over_image_rows as maps_over_image_rows  # noqa: E402
+from .figures import panel_grid as panel_grid  # noqa: E402
+from .figures import signed_rgb as signed_rgb  # noqa: E402
