@@ -1,17 +1,5 @@
 """Builds notebooks/03_generative_contribution_maps.ipynb (cells only; execute separately)."""
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-REPO = "xai-course/xai-cnn-course"
-cells = []
-md = lambda s: cells.append(new_markdown_cell(s.strip("\n")))  # noqa: E731
-
-
-def code(s, tags=None):
-    c = new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = tags
-    cells.append(c)
+from _builder import code, colab_cell, md, write
 
 
 md(r"""
@@ -41,17 +29,7 @@ the class score **is** the mean of that map. What you see is exactly what the cl
    finding, Fig. 6)?
 """)
 
-code(f"""
-# Colab only: fetch the course, install its helpers, enable widgets. Harmless elsewhere.
-import sys
-if "google.colab" in sys.modules:
-    !git clone --quiet --depth 1 https://github.com/{REPO} /content/xai-cnn-course
-    %pip install --quiet -e /content/xai-cnn-course
-    sys.path.insert(0, "/content/xai-cnn-course")
-    %cd /content/xai-cnn-course/notebooks
-    from google.colab import output
-    output.enable_custom_widget_manager()
-""")
+colab_cell()
 
 code("""
 import json
@@ -484,8 +462,4 @@ md(r"""
    compare the accuracy drop that JPEG causes.
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"}})
-nbformat.write(nb, "notebooks/03_generative_contribution_maps.ipynb")
-print(len(cells), "cells")
+write("notebooks/03_generative_contribution_maps.ipynb")

@@ -2,19 +2,7 @@
 
     .venv/bin/python notebooks/drafts/build_04.py      # from the repository root
 """
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-REPO = "xai-course/xai-cnn-course"
-cells = []
-md = lambda s: cells.append(new_markdown_cell(s.strip("\n")))  # noqa: E731
-
-
-def code(s, tags=None):
-    c = new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = tags
-    cells.append(c)
+from _builder import code, colab_cell, md, write
 
 
 md(r"""
@@ -43,17 +31,7 @@ depth, at that layer's resolution, and with negative shares for evidence *agains
    the evidence is, and watch the scores and the top-10 change.
 """)
 
-code(f"""
-# Colab only: fetch the course, install its helpers, enable widgets. Harmless elsewhere.
-import sys
-if "google.colab" in sys.modules:
-    !git clone --quiet --depth 1 https://github.com/{REPO} /content/xai-cnn-course
-    %pip install --quiet -e /content/xai-cnn-course
-    sys.path.insert(0, "/content/xai-cnn-course")
-    %cd /content/xai-cnn-course/notebooks
-    from google.colab import output
-    output.enable_custom_widget_manager()
-""")
+colab_cell()
 
 code("""
 import io
@@ -735,8 +713,4 @@ code("""
 print(f"notebook ran in {time.perf_counter() - START:.0f} s ({'VGG-16, ImageNet' if IMAGENET else 'stand-in vgg_cifar10'})")
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"}})
-nbformat.write(nb, "notebooks/04_cav_contribution_ratios.ipynb")
-print(f"wrote notebooks/04_cav_contribution_ratios.ipynb ({len(cells)} cells)")
+write("notebooks/04_cav_contribution_ratios.ipynb")

@@ -2,19 +2,7 @@
 
     .venv/bin/python notebooks/drafts/build_05.py      # from the repository root
 """
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-REPO = "xai-course/xai-cnn-course"
-cells = []
-md = lambda s: cells.append(new_markdown_cell(s.strip("\n")))  # noqa: E731
-
-
-def code(s, tags=None):
-    c = new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = tags
-    cells.append(c)
+from _builder import code, colab_cell, md, write
 
 
 md(r"""
@@ -44,17 +32,7 @@ regions a decision needs.
    greedy-occlusion maps of notebook 02's method.
 """)
 
-code(f"""
-# Colab only: fetch the course, install its helpers, enable widgets. Harmless elsewhere.
-import sys
-if "google.colab" in sys.modules:
-    !git clone --quiet --depth 1 https://github.com/{REPO} /content/xai-cnn-course
-    %pip install --quiet -e /content/xai-cnn-course
-    sys.path.insert(0, "/content/xai-cnn-course")
-    %cd /content/xai-cnn-course/notebooks
-    from google.colab import output
-    output.enable_custom_widget_manager()
-""")
+colab_cell()
 
 code("""
 import inspect
@@ -528,8 +506,4 @@ of 4x4 regions, which is why the greedy runs here are short and cheap.
    compare the ablation table.
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"}})
-nbformat.write(nb, "notebooks/05_region_pruning.ipynb")
-print(f"wrote notebooks/05_region_pruning.ipynb ({len(cells)} cells)")
+write("notebooks/05_region_pruning.ipynb")
