@@ -38,7 +38,6 @@ def _sha256(path: Path) -> str:
 def save_checkpoint(model: nn.Module, name: str, meta: dict,
                     directory: Path | None = None) -> tuple[Path, Path]:
     """Write ``NAME.pt`` (state_dict) and ``NAME.json`` (``meta`` + file hash + parameters)."""
-    from . import models  # (models re-exports this module)
     pt, js = checkpoint_paths(name, directory)
     pt.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -61,7 +60,6 @@ def read_meta(name: str, directory: Path | None = None) -> dict:
 
 
 def _fix(name: str) -> str:
-    from . import models  # (models re-exports this module)
     made_by = models.REGISTRY[name].made_by if name in models.REGISTRY else ""
     return (f"restore the committed files with `git checkout -- data/checkpoints/{name}.*`, "
             f"or retrain with `{made_by or 'python -m xai_helpers.train ' + name}`")
@@ -79,7 +77,6 @@ def load_pretrained(name: str, device: str | torch.device = "cpu",
         The checkpoint is missing, corrupt (hash differs from its JSON), unreadable, or its
         tensors do not fit the architecture; the message names the file and the fix.
     """
-    from . import models  # (models re-exports this module)
     model = models.build(name)
     pt, _ = checkpoint_paths(name, directory)
     if not pt.exists():
@@ -104,7 +101,6 @@ def load_pretrained(name: str, device: str | torch.device = "cpu",
 
 def pretrained_table(directory: Path | None = None) -> list[dict]:
     """One row per committed checkpoint, from the JSON files (for notebook 00 and the README)."""
-    from . import models  # (models re-exports this module)
     directory = Path(directory) if directory is not None else config.CHECKPOINT_DIR
     rows = []
     for js in sorted(directory.glob("*.json")):
@@ -117,3 +113,8 @@ def pretrained_table(directory: Path | None = None) -> list[dict]:
             "paper": models.REGISTRY[meta["name"]].paper if meta["name"] in models.REGISTRY else "",
         })
     return rows
+
+
+# at the end: models re-exports this module, so the two import each other; by now every name
+# models needs from here exists, whichever of the two is imported first
+from . import models  # noqa: E402
