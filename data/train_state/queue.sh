@@ -21,8 +21,8 @@ while read -r name val flags; do
 done <<'JOBS'
 gcm_cifar10 - --compile --bf16
 cnn_cifar10 - --compile
-gcm_digits - --compile --bf16
 vgg_cifar10 - --compile --bf16
+gcm_digits - --compile --bf16
 gcm_cifar10_clip - --compile --bf16
 gcm_cifar10 val --compile --bf16
 JOBS
