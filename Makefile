@@ -9,14 +9,19 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 TEST_ENV := XAI_QUICK=1 XAI_DOWNLOAD=0 XAI_QUIET=1 MPLBACKEND=Agg
 # Jupyter refuses to run as root unless told (containers, CI); extra flags: make lab LAB_ARGS=...
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+# make site: EXECUTE=0 renders the committed notebooks instead of executing them again
+EXECUTE ?= 1
 
-.PHONY: help install lab test lint run run-inplace bench verify clean
+.PHONY: help install lab test lint browser run run-inplace site bench verify clean
 
 help:
 	@echo "make lab          open JupyterLab on notebooks/"
 	@echo "make test         ruff + unit tests + every notebook in quick mode (offline)"
 	@echo "make run          execute every notebook in full mode into build/notebooks/"
 	@echo "make run-inplace  execute every notebook in full mode and save outputs in place"
+	@echo "make site         make run, then render build/notebooks/ as HTML in build/site/"
+	@echo "                  (make site EXECUTE=0: render the committed notebooks, no execution)"
+	@echo "make browser      install Debian's chromium for tests/test_browser.py (make test does)"
 	@echo "make bench        run the benchmarks in benchmarks/"
 	@echo "make verify       re-measure every checkpoint on the full test sets in \$$XAI_DATA_DIR"
 
@@ -31,9 +36,13 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check xai_helpers tests benchmarks data/make_samples.py
+	$(BIN)/ruff check xai_helpers tests benchmarks tools data/make_samples.py
 
-test: lint
+# Chromium for tests/test_browser.py; never fails: without it that test skips, saying why.
+browser:
+	@sh tools/install_chromium.sh
+
+test: lint browser
 	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks
 
 run: $(STAMP)
@@ -44,6 +53,11 @@ run: $(STAMP)
 run-inplace: $(STAMP)
 	XAI_QUICK=0 $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
 		--inplace $(NOTEBOOKS)
+
+site: $(STAMP) $(if $(filter 0,$(EXECUTE)),,run)
+	$(BIN)/python tools/make_site.py --out build/site \
+		$(if $(filter 0,$(EXECUTE)),--note "Outputs as committed (executed in full mode)",) \
+		$(if $(filter 0,$(EXECUTE)),$(NOTEBOOKS),$(patsubst notebooks/%,build/notebooks/%,$(NOTEBOOKS)))
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

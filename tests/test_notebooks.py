@@ -35,9 +35,21 @@ def test_readme_has_a_colab_badge_for_the_notebook(path):
 
 
 def test_every_readme_badge_points_at_a_notebook():
-    for name in re.findall(r"colab\.research\.google\.com/github/[^)]*/notebooks/([^)]+)\)",
-                           README):
+    """Each Colab badge opens notebooks/NN_*.ipynb of this repository's main branch, and that
+    notebook exists; the badge sits in the table row of the same number."""
+    badge = re.compile(r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/"
+                       r"colab-badge\.svg\)\]\(https://colab\.research\.google\.com/github/"
+                       r"([\w.-]+/[\w.-]+)/blob/([\w.-]+)/notebooks/([^)]+)\)")
+    lines = [line for line in README.splitlines() if "colab-badge.svg" in line]
+    assert lines, "no Colab badge in the README"
+    for line in lines:
+        found = badge.findall(line)
+        assert len(found) == 1, f"not one well-formed badge: {line}"
+        repo, branch, name = found[0]
+        assert (repo, branch) == (REPO, "main"), name
+        assert re.fullmatch(r"\d\d_\w+\.ipynb", name), name
         assert (config.ROOT / "notebooks" / name).exists(), name
+        assert line.startswith(f"| {name[:2]} |"), f"badge of {name} in another row: {line}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -57,6 +69,7 @@ def test_first_code_cell_installs_the_course_in_colab(path):
     source = "".join(first["source"])
     assert '"google.colab" in sys.modules' in source
     assert f"github.com/{REPO}" in source and "pip install" in source
+    assert "output.enable_custom_widget_manager()" in source  # the sliders' figures in Colab
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
