@@ -568,6 +568,10 @@ for mode, mask in masks.items():
     predicted = before[c] * (1 - ratio_map[mask].sum())
     print(f"  zeroed {mode:<19} {int(mask.sum()):>5} of {mask.numel()} cells: score {after[mode][c]:.3f} "
           f"(rank {ca.rank_of(after[mode], c)}); CAV's prediction with switches kept: {predicted:.3f}")
+    moved, foretold = after[mode][c] - before[c], predicted - before[c]
+    print(f"    measured change {moved:+.3f}, predicted {foretold:+.3f}: "
+          f"{'same direction' if moved * foretold > 0 else 'OPPOSITE direction'}, "
+          f"|error| {abs(after[mode][c] - predicted):.3f} = {100 * abs(after[mode][c] - predicted) / abs(before[c]):.0f}% of the score")
 with ca.invalidate(model, point, torch.zeros_like(ratio_map, dtype=torch.bool)):
     assert torch.allclose(scores_of(x), before, rtol=1e-5, atol=1e-5)  # an empty mask changes nothing (up to rounding)
 assert not any(m._forward_hooks for m in model.modules())  # every hook removed
@@ -664,6 +668,7 @@ else:
     xs = cifar.images[:config.pick(16, 64)]
     targets = train.predict(model, xs).argmax(1)
 ratios = cav.explain(model, xs, targets, POINTS)
+spread = {}  # point -> (top-10% share, negative share), means over the explanations
 print(f"{len(xs)} explanations; mean over them:")
 print(f"{'point':<26}{'cells':>7}{'top 10% of cells hold':>24}{'negative share':>16}")
 for p in POINTS:
@@ -673,13 +678,25 @@ for p in POINTS:
     top_share = pos.topk(k, dim=1).values.sum(1) / pos.sum(1).clamp(min=1e-12)
     neg_share = neg.sum(1) / maps.abs().sum(1).clamp(min=1e-12)
     print(f"{LABELS[p]:<26}{maps.shape[1]:>7}{100 * top_share.mean():>23.1f}%{100 * neg_share.mean():>15.1f}%")
+    spread[p] = (float(top_share.mean()), float(neg_share.mean()))
+mapped = [p for p in POINTS if SHAPES[p][1] * SHAPES[p][2] > 1]  # leave out a 1 x 1 point
+deep, shallow = mapped[:2], mapped[-2:]
+top_deep, top_shallow = (sum(spread[p][0] for p in ps) / len(ps) for ps in (deep, shallow))
+neg_deep, neg_shallow = (sum(spread[p][1] for p in ps) / len(ps) for ps in (deep, shallow))
+print(f"measured: top-10% share {100 * top_deep:.1f}% at the deeper {deep} vs {100 * top_shallow:.1f}% at the "
+      f"shallower {shallow} -> the positive evidence is "
+      f"{'spread thinner near the input' if top_shallow < top_deep - 0.02 else 'NOT spread thinner near the input (within 2 points or more concentrated)'}; "
+      f"negative share {100 * neg_deep:.1f}% vs {100 * neg_shallow:.1f}%")
 """)
 
 md(r"""
 **What to look for.** If the paper's remark holds for this model, the top 10% of cells hold
-less of the positive mass at the shallow points (4) and (5) than at the deep ones: the evidence
-is spread thinner. The negative share says how much of each map speaks *against* the class; at
-a single cell it can only be 0% or 100%.
+less of the positive mass at the shallow points than at the deep ones: the evidence is spread
+thinner (the last line says what was measured). The negative share says how much of each map
+speaks *against* the class; at a single cell it can only be 0% or 100%. A map that is half
+negative is hard to judge for another reason: its positive and negative cells nearly cancel, so
+the picture shows many strong cells whose *net* effect is small. Which of the two makes the
+shallow maps hard to read for this model?
 
 ## Summary
 - A contribution ratio is a unit's share of the class score (Eq. 1-3); shares chain through

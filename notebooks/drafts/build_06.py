@@ -346,6 +346,10 @@ for name, model in PLAN.items():
           + "".join(f"{x['accuracy_b']:>9.4f}" for x in r)
           + "".join(f"{x['decline_rate']:>+11.4f}" for x in r))
 n_dec, a_cnn = table[0]["n_images"], row_of["cam", "i"]["accuracy_a"]
+below = [f"{TITLE[n]} ({w})" for n in PLAN for w in WAYS if row_of[n, w]["accuracy_b"] < 1 / len(classes)]
+print(f"(B) below chance (1/{len(classes)}): {', '.join(below) or 'none'}")
+u = torch.linspace(0, 1, 5)
+print("jet's R + G + B at " + ", ".join(f"{a:.2f}: {b:.2f}" for a, b in zip(u.tolist(), decline.jet(u).sum(-1).tolist())))
 print(f"one image more or less correct changes a decline rate by about 1 / (n A) = "
       f"{1 / (n_dec * a_cnn) if a_cnn else float('nan'):.4f} (n = {n_dec:,})")
 """)
@@ -416,6 +420,13 @@ changed by the upscaling, so a small decline in (i) is to be expected for CAM as
 the paper's text does not mention: is it small? Way (ii) throws away the sign: which methods
 lose most there? Way (iii) adds the same image term to every class and squeezes each map into
 the jet colours: ask whether its column says more about the colouring than about the method.
+Where (B) falls *below chance* (the line under the table), the blend's sums do not just lose
+the class, they point away from it. The reason is in the colour map: jet's R + G + B is largest
+in the middle of its range (green-yellow) and smallest at both ends (dark blue, dark red), as the
+second line under the table prints. If the strongest values of an image's ten maps (large
+positive or large negative) belong to the class the network picks, that class's map is pushed
+to the dark ends and sums *low*, while a weak class's map sits in the bright middle. (Exercise:
+check it for GB on a few images.)
 And the table compares maps of *two different networks*: (A) differs between the CNN rows and
 the GCM rows.
 
@@ -449,6 +460,10 @@ for name in PLAN:
     print(f"{TITLE[name]:<10}{curves[name][0].area:>15.4f}{curves[name][1].area:>16.4f}")
 for m, (d, i) in chance.items():
     print(f"{'random':<10}{d.area:>15.4f}{i.area:>16.4f}   random order on {m}")
+for k, kind in enumerate(("deletion", "insertion")):
+    beat = [TITLE[n] for n in PLAN if (curves[n][k].area < chance[PLAN[n]][k].area) == (k == 0)]
+    print(f"{kind}: {len(beat)} of {len(PLAN)} maps beat the random order of their own network"
+          f"{': ' + ', '.join(beat) if beat else ''}")
 """)
 
 code(r"""
@@ -474,7 +489,11 @@ so areas of CNN maps and GCM maps are not directly comparable. Grad-CAM can be 0
 image (its ReLU), and once its positive pixels are used up the rest of the order is by position
 (top-left first), not by evidence: watch where its curves bend. Deleting to black is itself a
 change of the image that the network may read as evidence for some class, which is why
-insertion starts from a blurred image instead.
+insertion starts from a blurred image instead. And check the count printed above: deleting
+pixels in *random* order scatters isolated black dots over the whole image, a texture the
+networks never saw in training; if that destroys the prediction faster than deleting a map's
+most important pixels first, the deletion area measures the networks' dislike of the
+deletion pattern more than the maps, and insertion is the more telling of the two curves here.
 
 ## 6. Beyond the paper: the randomisation sanity check (Adebayo et al. 2018)
 
