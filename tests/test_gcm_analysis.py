@@ -39,6 +39,24 @@ def test_mask_shares_count_mass_and_area():
     assert shares["elsewhere"] == {"mass": 0.0, "area": 14 / 16}
 
 
+def test_bounding_boxes_fill_the_box_and_keep_empty_masks_empty():
+    mask = torch.zeros(2, 6, 8, dtype=torch.bool)
+    mask[0, 1, 2] = mask[0, 4, 5] = True  # two corners of the box rows 1-4, columns 2-5
+    box = ga.bounding_boxes(mask)
+    assert box[0].sum() == 4 * 4 and box[0, 1:5, 2:6].all()
+    assert not box[1].any()
+
+
+def test_lighter_than_background_tells_the_polarity():
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[:, 1:3, 1:3] = True
+    images = torch.full((2, 3, 4, 4), 0.2)
+    images[0][:, mask[0]] = 0.9   # light digit on a dark ground
+    images[1] = 0.8
+    images[1][:, mask[1]] = 0.1   # dark digit on a light ground
+    assert ga.lighter_than_background(images, mask).tolist() == [True, False]
+
+
 def test_side_by_side_and_half_shares():
     left, right = torch.zeros(3, 32, 32), torch.ones(3, 32, 32)
     two = ga.side_by_side(left, right)

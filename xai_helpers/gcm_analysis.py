@@ -21,7 +21,8 @@ from .viz import _no_ticks, frame, show_image, signed_heatmap, to_numpy_image
 
 __all__ = ["parts", "ccm_figure", "ccm_pairs_figure", "difference_figure", "class_maps",
            "mask_shares", "nontarget_positive_share", "side_by_side", "half_shares",
-           "seconds_per_image", "over_batches"]
+           "seconds_per_image", "over_batches", "bounding_boxes",
+           "lighter_than_background"]
 
 
 def parts(ccm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,6 +147,31 @@ def mask_shares(ccm_true: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[
     out["elsewhere"] = {"mass": float(((pos * ~covered).sum((1, 2)) / total).mean()),
                         "area": float((~covered).float().mean())}
     return out
+
+
+def bounding_boxes(mask: torch.Tensor) -> torch.Tensor:
+    """Each image's bounding box of ``mask`` (bool N x H x W) filled in: the centre digit's
+    box holds its strokes *and* the background between them, where a dark digit's evidence
+    lies when the CCM (weight x pixel) cannot be large on its dark strokes."""
+    rows, cols = mask.any(2), mask.any(1)  # N x H, N x W
+    return _spans(rows).unsqueeze(2) & _spans(cols).unsqueeze(1)
+
+
+def _spans(hits: torch.Tensor) -> torch.Tensor:
+    """N x L bool -> N x L bool, True from each row's first True to its last."""
+    idx = torch.arange(hits.shape[1])
+    first = torch.where(hits, idx, hits.shape[1]).min(1, keepdim=True).values
+    last = torch.where(hits, idx, -1).max(1, keepdim=True).values
+    return (idx >= first) & (idx <= last)
+
+
+def lighter_than_background(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per image (N x C x H x W), whether the pixels in ``mask`` (N x H x W) are on average
+    brighter than the rest: a light digit on a dark ground, or the reverse."""
+    grey, m = images.mean(1), mask.float()
+    inside = (grey * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1)
+    outside = (grey * (1 - m)).sum((1, 2)) / (1 - m).sum((1, 2)).clamp(min=1)
+    return inside > outside
 
 
 def nontarget_positive_share(ccm: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
