@@ -67,14 +67,15 @@ def render(paths: list[Path], out: Path, note: str) -> None:
         title, paragraph = title_and_paragraph(nb)
         title = title or path.stem
         body, _ = exporter.from_notebook_node(
-            nb, resources={"metadata": {"name": f"{number} · {title}", "path": str(path.parent)}})
+            nb, resources={"metadata": {"name": f"{number} · {title.replace('*', '')}",
+                                        "path": str(path.parent)}})
         for name, page in pages.items():  # links to other notebooks -> their pages
             body = body.replace(f'href="{name}', f'href="{page}')
         body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + NAV, body, count=1)
         (out / pages[path.name]).write_text(body, encoding="utf-8")
         about = _inline(learn[number]) if number in learn else html.escape(paragraph)
         rows.append(f'<tr><td>{number}</td><td><a href="{pages[path.name]}">'
-                    f"{html.escape(title)}</a></td><td>{about}</td></tr>")
+                    f"{_inline(title)}</a></td><td>{about}</td></tr>")
         print(f"{path} -> {out / pages[path.name]}")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     (out / "index.html").write_text(
