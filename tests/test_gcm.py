@@ -87,6 +87,34 @@ def test_skips_add_encoder_features_without_parameters():
     assert models.build("gcm_cifar10_v1").skips == {}
 
 
+def test_residual_layers_add_their_input_without_parameters():
+    torch.manual_seed(3)
+    res, plain = GCM(10, 3, residual=True).eval(), GCM(10, 3).eval()
+    res.load_state_dict(plain.state_dict())  # same parameters: the additions have none
+    # only stride-1 layers whose input and output channels agree can add their input
+    assert res.residual == {"layer2", "layer4", "layer5", "layer7", "layer8", "layer9",
+                            "layer10", "layer12", "layer14"}
+    x = torch.rand(2, 3, 32, 32)
+    enc = dict(res.encoder.named_children())
+    h1 = enc["layer1"](x)
+    h2 = enc["layer2"](h1) + h1
+    h3 = enc["layer3"](h2)
+    h4 = enc["layer4"](h3) + h3
+    h5 = enc["layer5"](h4) + h4
+    h = enc["layer6"](h5)
+    for name in ("layer7", "layer8", "layer9", "layer10"):
+        h = enc[name](h) + h
+    dec = dict(res.decoder.named_children())
+    h = dec["layer11"](h) + h5
+    h = dec["layer12"](h) + h
+    h = dec["layer13"](h) + h2
+    h = dec["layer14"](h) + h
+    assert torch.allclose(res.cwm(x), res.layer15(h), atol=1e-5)
+    cwm, ccm, scores = res.maps(x)  # Eq. 4 still holds
+    assert torch.allclose(scores, ccm.mean(dim=(2, 3, 4)), atol=1e-7)
+    assert not torch.allclose(res(x), plain(x))
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_for_grey_and_colour(channels):
     model = GCM(7, channels).eval()

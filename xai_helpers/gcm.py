@@ -47,6 +47,10 @@ N_ENCODER = 10
 GCM_SKIPS: dict[str, str] = {"layer11": "layer5", "layer13": "layer2"}
 
 
+def _layer_number(name: str) -> int:
+    return int(name.removeprefix("layer"))
+
+
 def _block(kind: str, c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
     if kind == "conv":
         conv = nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, bias=False)
@@ -84,7 +88,7 @@ class GCM(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3,
                  clip_negative: bool = False,
                  layers: tuple[tuple[str, str, int, int, int], ...] = GCM_LAYERS,
-                 skips: dict[str, str] | None = None):
+                 skips: dict[str, str] | None = None, residual: bool = False):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
         self.clip_negative = clip_negative
@@ -94,10 +98,16 @@ class GCM(nn.Module):
         # layer 15: one 3x3 filter per class (a Conv2d with K outputs is K separate filters)
         self.layer15 = nn.Conv2d(c, num_classes, 3, padding=1)
         self.clip = nn.ReLU() if clip_negative else nn.Identity()
+        # residual=True: a layer whose input and output have the same shape (3x3 or 1x1, stride
+        # 1, same channels) adds its input to its output, as in a ResNet (no parameters)
+        c_in = {layer[0]: in_channels if i == 0 else layers[i - 1][3]
+                for i, layer in enumerate(layers)}
+        self.residual = {name for name, kind, _, c_out, stride in layers
+                         if residual and kind == "conv" and stride == 1 and c_in[name] == c_out}
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, clip_negative={self.clip_negative}, "
-                f"skips={self.skips}")
+                f"skips={self.skips}, residual={sorted(self.residual, key=_layer_number)}")
 
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -114,9 +124,9 @@ class GCM(nn.Module):
         self._check(x)
         features, h = {}, x
         for name, block in self.encoder.named_children():
-            h = features[name] = block(h)
+            h = features[name] = block(h) + h if name in self.residual else block(h)
         for name, block in self.decoder.named_children():
-            h = block(h)
+            h = block(h) + h if name in self.residual else block(h)
             if name in self.skips:
                 h = h + features[self.skips[name]]
         return self.clip(self.layer15(h))

@@ -69,6 +69,9 @@ class Recipe:
     seed: int = 0
     max_steps: int | None = None  # stop after this many iterations (paper 1: 100,000)
     jpeg_p: float = 0.0  # chance that a training image is replaced by its JPEG-75 copy
+    teachers: tuple[str, ...] = ()  # checkpoints whose mean prediction is distilled (distill.py)
+    distill_weight: float = 0.0  # a in (1 - a) CE + a T^2 KL
+    temperature: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,8 @@ def mlp_mnist_pruned() -> nn.Sequential:
 
 
 def recipe_dict(recipe: Recipe) -> dict:
-    return asdict(recipe)
+    """The recipe as JSON writes and reads it (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(recipe).items()}
 
 
 # the checkpoint store lives in its own module; re-exported here (models.load_pretrained, ...)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import config, data, models
+from . import config, data, distill, models
 from .models import Recipe
 
 __all__ = ["History", "fit", "evaluate", "predict", "train_registered", "load_or_train",
@@ -113,7 +113,8 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps: in
 def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         test: data.ImageData | None = None, epochs: int | None = None,
         device: str | torch.device | None = None, run_dir: Path | None = None,
-        quiet: bool | None = None, compile: bool = False, bf16: bool = False) -> History:
+        quiet: bool | None = None, compile: bool = False, bf16: bool = False,
+        teacher: torch.Tensor | None = None) -> History:
     """Train ``model`` in place following ``recipe``; return the per-epoch history.
 
     ``epochs`` overrides ``recipe.epochs``. With ``run_dir``, the state after every epoch is
@@ -122,7 +123,9 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
     2-core CPU: 886 instead of 570 images/s; needs a C++ compiler); the weights and the
     saved state are the same module's either way. ``bf16=True`` runs the forward pass under
     bfloat16 autocast (weights, optimiser and evaluation stay float32; GCM on a 2-core CPU with
-    AVX-512 BF16: 1,016 instead of 607 images/s per training step).
+    AVX-512 BF16: 1,016 instead of 607 images/s per training step). ``teacher``: 2 x N x K
+    teacher log-probabilities for the exact and the JPEG copy of each training image
+    (:func:`distill.teacher_log_probs`), distilled with ``recipe.distill_weight``.
     """
     device = torch.device(device) if device is not None else config.device()
     quiet = config.QUIET if quiet is None else quiet
@@ -159,6 +162,11 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         step_model = torch.compile(model)
     images, labels = train.images.to(device), train.labels.to(device)
     jpeg = data.jpeg_recompress(train.images).to(device) if recipe.jpeg_p > 0 else None
+    if teacher is not None:
+        if teacher.ndim != 3 or teacher.shape[:2] != (2, len(train)):
+            raise ValueError(f"teacher must be 2 x {len(train)} x K (exact, JPEG), got "
+                             f"{tuple(teacher.shape)}")
+        teacher = teacher.to(device)
     for epoch in range(start, epochs):
         tick = time.perf_counter()
         model.train()
@@ -179,8 +187,17 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 scores = step_model(x)
-            loss = F.cross_entropy(scores.float(), labels[index],
-                                   label_smoothing=recipe.label_smoothing)
+            if teacher is None:
+                loss = F.cross_entropy(scores.float(), labels[index],
+                                       label_smoothing=recipe.label_smoothing)
+            else:
+                soft = teacher[0][index]
+                if jpeg is not None:
+                    soft = torch.where(use[:, None], teacher[1][index], soft)
+                loss = distill.distill_loss(scores.float(), labels[index], soft,
+                                            weight=recipe.distill_weight,
+                                            temperature=recipe.temperature,
+                                            label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -275,7 +292,7 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     config.set_seed(recipe.seed)  # the initial weights depend on the seed only
     model = spec.build()
     history = fit(model, train, recipe, test=test, epochs=epochs, device=device,
-                  run_dir=run_dir, compile=compile, bf16=bf16)
+                  run_dir=run_dir, compile=compile, bf16=bf16, teacher=teacher_for(recipe, train))
     model = model.to(memory_format=torch.contiguous_format)
     meta = {
         "dataset": spec.dataset, "description": spec.description, "paper": spec.paper,
@@ -301,6 +318,15 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
           f"{100 * meta['test_accuracy']:.2f}% on {len(test):,} images "
           f"-> {pt} and {js.name}")
     return meta
+
+
+def teacher_for(recipe: Recipe, train: data.ImageData) -> torch.Tensor | None:
+    """2 x N x K teacher log-probabilities (exact, JPEG copy) when ``recipe.teachers``."""
+    if not recipe.teachers:
+        return None
+    exact = distill.teacher_log_probs(recipe.teachers, train.images)
+    return torch.stack([exact, distill.teacher_log_probs(
+        recipe.teachers, data.jpeg_recompress(train.images))])
 
 
 def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:

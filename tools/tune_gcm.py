@@ -1,0 +1,81 @@
+"""Tune the GCM recipe on CIFAR-10's 45,000 / 5,000 split (paper 2: how Table 4 was chosen).
+
+    XAI_DATA_DIR=../shared/data python tools/tune_gcm.py res base --epochs 20
+
+Each variant trains on the first 45,000 training images and is measured on the last 5,000
+(exact images, never seen in training); the results are merged into
+``data/results/validation/gcm_tuning.json`` (one record per variant and epoch count). A run
+resumes from ``build/runs/tune-VARIANT-eN/state.pt`` if it was stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from xai_helpers import config, data, models, train  # noqa: E402
+from xai_helpers.gcm import GCM  # noqa: E402
+
+BASE = models.GCM_RECIPE
+TEACHERS = ("cnn_cifar10", "vgg_cifar10", "gcm_cifar10_v1")
+VARIANTS = {  # name: (model builder, recipe)
+    "base": (lambda: GCM(10, 3), BASE),
+    "res": (lambda: GCM(10, 3, residual=True), BASE),
+    "res_ls": (lambda: GCM(10, 3, residual=True), replace(BASE, label_smoothing=0.1)),
+    "res_jpeg9": (lambda: GCM(10, 3, residual=True), replace(BASE, jpeg_p=0.9)),
+    "res_wd2": (lambda: GCM(10, 3, residual=True), replace(BASE, weight_decay=2e-4)),
+    "res_kd": (lambda: GCM(10, 3, residual=True),
+               replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0)),
+}
+OUT = config.RESULTS_DIR / "validation" / "gcm_tuning.json"
+
+
+def run(variant: str, epochs: int, validation: int = 5000) -> dict:
+    build, recipe = VARIANTS[variant]
+    full = data.load("cifar10", "train")
+    cut = len(full) - validation
+    tr, val = full.subset(slice(0, cut)), full.subset(slice(cut, None))
+    config.set_seed(recipe.seed)
+    model = build()
+    history = train.fit(model, tr, recipe, test=val, epochs=epochs, compile=True, bf16=True,
+                        run_dir=config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}",
+                        teacher=train.teacher_for(recipe, tr))
+    flip = train.predict(model, val.images.flip(3)).softmax(1)
+    both = (train.predict(model, val.images).softmax(1) + flip).argmax(1)
+    mirror = (both == val.labels).float().mean().item()
+    return {"variant": variant, "epochs": epochs, "recipe": models.recipe_dict(recipe),
+            "model": repr(model).splitlines()[0], "n_parameters": models.count_parameters(model),
+            "validation_accuracy": round(history.test_accuracy[-1], 6),
+            "validation_accuracy_mirror_averaged": round(mirror, 6),
+            "final_train_accuracy": round(history.train_accuracy[-1], 6),
+            "history_validation_accuracy": [round(a, 4) for a in history.test_accuracy],
+            "training_time_s": round(history.seconds, 1), "machine": train.machine_info("cpu")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    for variant in args.variants:
+        record = run(variant, args.epochs)
+        results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        results[f"{variant}-e{args.epochs}"] = record
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"{variant}, {args.epochs} epochs: validation {record['validation_accuracy']:.4f}, "
+              f"mirror-averaged {record['validation_accuracy_mirror_averaged']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    threads = int(os.environ.get("XAI_THREADS", "0"))  # 1: two variants side by side
+    if threads:
+        torch.set_num_threads(threads)
+    main()
