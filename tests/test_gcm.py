@@ -115,6 +115,28 @@ def test_residual_layers_add_their_input_without_parameters():
     assert not torch.allclose(res(x), plain(x))
 
 
+@pytest.mark.parametrize("clip", [False, True])
+def test_mirror_averaged_maps(clip):
+    torch.manual_seed(4)
+    single = GCM(10, 3, clip_negative=clip).eval()
+    mirror = GCM(10, 3, clip_negative=clip, mirror=True).eval()
+    mirror.load_state_dict(single.state_dict())
+    x = torch.rand(3, 3, 32, 32)
+    want = 0.5 * (single.cwm(x) + single.cwm(x.flip(3)).flip(3))
+    cwm, ccm, scores = mirror.maps(x)
+    assert torch.allclose(cwm, want, atol=1e-6)
+    assert torch.allclose(scores, ccm.mean(dim=(2, 3, 4)), atol=1e-7)  # Eq. 4 holds
+    # a mirrored image gives mirrored maps and the same scores
+    cwm_f, _, scores_f = mirror.maps(x.flip(3))
+    assert torch.allclose(cwm_f, cwm.flip(3), atol=1e-6)
+    assert torch.allclose(scores_f, scores, atol=1e-6)
+    if clip:
+        assert cwm.min() >= 0
+    mirror.train()  # training sees one view
+    single.train()
+    assert torch.allclose(mirror.cwm(x), single.cwm(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_for_grey_and_colour(channels):
     model = GCM(7, channels).eval()

@@ -83,15 +83,21 @@ class GCM(nn.Module):
     ``clip_negative=True`` adds a ReLU after layer 15 (section 4.3): every CWM, and so every
     CCM, is >= 0. ``skips`` maps a decoder layer to the encoder layer whose output is added to
     its own (:data:`GCM_SKIPS`; ``{}`` gives the plain encoder-decoder of the paper's Fig. 3).
+    ``residual=True`` adds a layer's input to its output where the shapes agree (ResNet-style).
+    ``mirror=True`` (ours): in eval mode the CWM is the mean of the image's CWM and of its
+    mirror image's CWM mirrored back, so a left-right flip of the image flips the maps and keeps
+    the scores. No parameters; Eq. 2-7 unchanged (the score is still the mean of the CCM); twice
+    the inference time. Training (train mode) sees one view, with random flips.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3,
                  clip_negative: bool = False,
                  layers: tuple[tuple[str, str, int, int, int], ...] = GCM_LAYERS,
-                 skips: dict[str, str] | None = None, residual: bool = False):
+                 skips: dict[str, str] | None = None, residual: bool = False,
+                 mirror: bool = False):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
-        self.clip_negative = clip_negative
+        self.clip_negative, self.mirror = clip_negative, mirror
         self.skips = dict(GCM_SKIPS if skips is None else skips)
         self.encoder, c = _stack(layers[:N_ENCODER], in_channels)
         self.decoder, c = _stack(layers[N_ENCODER:], c)
@@ -107,7 +113,8 @@ class GCM(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, clip_negative={self.clip_negative}, "
-                f"skips={self.skips}, residual={sorted(self.residual, key=_layer_number)}")
+                f"skips={self.skips}, residual={sorted(self.residual, key=_layer_number)}, "
+                f"mirror={self.mirror}")
 
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -122,6 +129,11 @@ class GCM(nn.Module):
     def cwm(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 1: the Class Weight Maps, N x K x H x W."""
         self._check(x)
+        if self.mirror and not self.training:
+            return 0.5 * (self._cwm(x) + self._cwm(x.flip(3)).flip(3))
+        return self._cwm(x)
+
+    def _cwm(self, x: torch.Tensor) -> torch.Tensor:
         features, h = {}, x
         for name, block in self.encoder.named_children():
             h = features[name] = block(h) + h if name in self.residual else block(h)
