@@ -324,9 +324,23 @@ def teacher_for(recipe: Recipe, train: data.ImageData) -> torch.Tensor | None:
     """2 x N x K teacher log-probabilities (exact, JPEG copy) when ``recipe.teachers``."""
     if not recipe.teachers:
         return None
+    import hashlib
+
+    from . import checkpoints
+
+    key = hashlib.sha256(json.dumps([checkpoints.read_meta(n)["sha256"] for n in recipe.teachers])
+                         .encode())
+    key.update(train.images.mul(255).round().to(torch.uint8).numpy().tobytes())
+    key = key.hexdigest()[:16]
+    cache = config.BUILD_DIR / "cache" / f"teacher-{key}.pt"
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
     exact = distill.teacher_log_probs(recipe.teachers, train.images)
-    return torch.stack([exact, distill.teacher_log_probs(
+    teacher = torch.stack([exact, distill.teacher_log_probs(
         recipe.teachers, data.jpeg_recompress(train.images))])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(teacher, cache)
+    return teacher
 
 
 def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
