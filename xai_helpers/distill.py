@@ -38,11 +38,12 @@ def teacher_log_probs(names: tuple[str, ...] | list[str], images: torch.Tensor, 
     return total / (2 * len(names))
 
 
-def distill_loss(scores: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, *,
+def distill_loss(scores: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None, *,
                  weight: float, temperature: float, label_smoothing: float = 0.0) -> torch.Tensor:
-    """``(1 - weight) * CE + weight * T^2 * KL(teacher_T || student_T)`` (Hinton et al. 2015)."""
+    """``(1 - weight) * CE + weight * T^2 * KL(teacher_T || student_T)`` (Hinton et al. 2015);
+    plain cross-entropy without a teacher or with ``weight == 0``."""
     hard = F.cross_entropy(scores, labels, label_smoothing=label_smoothing)
-    if weight == 0:
+    if teacher is None or weight == 0:
         return hard
     t = temperature
     soft = F.kl_div((scores / t).log_softmax(1), (teacher / t).log_softmax(1),

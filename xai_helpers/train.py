@@ -187,17 +187,13 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 scores = step_model(x)
-            if teacher is None:
-                loss = F.cross_entropy(scores.float(), labels[index],
-                                       label_smoothing=recipe.label_smoothing)
-            else:
-                soft = teacher[0][index]
-                if jpeg is not None:
-                    soft = torch.where(use[:, None], teacher[1][index], soft)
-                loss = distill.distill_loss(scores.float(), labels[index], soft,
-                                            weight=recipe.distill_weight,
-                                            temperature=recipe.temperature,
-                                            label_smoothing=recipe.label_smoothing)
+            soft = None if teacher is None else teacher[0][index]
+            if soft is not None and jpeg is not None:
+                soft = torch.where(use[:, None], teacher[1][index], soft)
+            loss = distill.distill_loss(scores.float(), labels[index], soft,
+                                        weight=recipe.distill_weight,
+                                        temperature=recipe.temperature,
+                                        label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
