@@ -32,7 +32,8 @@ def test_every_layer_is_its_own_module_used_once(name):
     x = torch.rand(2, info.channels, info.size, info.size)
     calls = _forward_calls(model, x)
     leaves = [n for n, m in model.named_modules() if not list(m.children())]
-    assert calls == Counter(leaves)  # every leaf module ran exactly once
+    views = 2 if getattr(model, "mirror", False) else 1  # GCM(mirror=True): image + mirror
+    assert calls == Counter(leaves * views)  # every leaf module ran once per view
     assert model(x).shape == (2, len(info.classes))
 
 
@@ -128,3 +129,13 @@ def test_vgg_stand_in_has_five_pooling_points_down_to_1x1():
     for h in hooks:
         h.remove()
     assert [sizes[n] for n in pools] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+
+
+@pytest.mark.parametrize("js", sorted(config.CHECKPOINT_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_committed_checkpoint_json_matches_its_registered_recipe(js):
+    meta = json.loads(js.read_text())
+    assert meta["name"] == js.stem
+    recipe = models.recipe_dict(models.REGISTRY[js.stem].recipe)
+    default = models.recipe_dict(models.Recipe(epochs=recipe["epochs"]))
+    # a field newer than the checkpoint is absent from its JSON: it must be at its default
+    assert {k: meta.get(k, default[k]) for k in recipe} == recipe

@@ -1,0 +1,66 @@
+"""Give a trained checkpoint a registered name: copy ``SRC.pt`` to ``DST.pt`` and re-measure it.
+
+    XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py gcm_cifar10_v3 gcm_cifar10
+
+How a new version of a model replaces the one the notebooks use, without retraining: the
+weights are copied byte for byte, loaded into ``DST``'s registered architecture (which must
+fit them; it may differ in parameter-free options, e.g. ``GCM(mirror=True)``), and measured
+again on the full test set. ``DST.json`` is ``SRC.json`` (how the weights were trained) with
+``DST``'s name and description, the accuracies measured now, and ``promoted_from``. The
+per-epoch history stays the one measured during training, under ``DST``'s name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from xai_helpers import checkpoints, config, data, models, train  # noqa: E402
+
+
+def promote(src: str, dst: str, directory: Path | None = None) -> dict:
+    """Copy checkpoint ``src`` to ``dst``, re-measure it under ``dst``'s architecture."""
+    spec = models.spec(dst)
+    meta = checkpoints.read_meta(src, directory)
+    if meta.get("quick"):
+        raise ValueError(f"{src} is a quick-mode checkpoint: only full-mode ones are promoted")
+    if meta["dataset"] != spec.dataset:
+        raise ValueError(f"{src} was trained on {meta['dataset']}, {dst} is for {spec.dataset}")
+    test = data.load(spec.dataset, "test")
+    if not test.full:
+        raise data.DataUnavailableError(f"promoting needs the full {spec.dataset} test split; "
+                                        f"set XAI_DATA_DIR (got {test.describe()})")
+    src_pt, _ = checkpoints.checkpoint_paths(src, directory)
+    dst_pt, dst_js = checkpoints.checkpoint_paths(dst, directory)
+    checkpoints.load_pretrained(src, directory=directory)  # hash and architecture checked
+    shutil.copyfile(src_pt, dst_pt)
+    meta = {**meta, "name": dst, "description": spec.description, "paper": spec.paper,
+            "promoted_from": src}
+    dst_js.write_text(json.dumps(meta, indent=2) + "\n")
+    model = checkpoints.load_pretrained(dst, config.device(), directory)
+    meta["test_accuracy"] = round(train.evaluate(model, test), 6)
+    if not bool(test.exact.all()):
+        meta.update(train.jpeg_report(model, test))
+    dst_js.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("src", help="the trained checkpoint, e.g. gcm_cifar10_v3")
+    parser.add_argument("dst", help="the registered name it becomes, e.g. gcm_cifar10")
+    args = parser.parse_args(argv)
+    meta = promote(args.src, args.dst)
+    print(f"{args.dst} <- {args.src}: {100 * meta['test_accuracy']:.2f}% on "
+          f"{meta['test_size']:,} test images")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
