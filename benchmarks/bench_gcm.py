@@ -3,10 +3,12 @@
     make bench      (or: python benchmarks/bench_gcm.py)
 
 Same run, same machine: for each committed CIFAR-10 checkpoint (gcm_cifar10, gcm_cifar10_clip,
-cnn_cifar10) the parameter count, the test accuracy on the test set `data.load` finds (the full
+gcm_cifar10_v2, cnn_cifar10) the parameter count, the test accuracy on the test set `data.load` finds (the full
 10,000 images when XAI_DATA_DIR has cifar10.npz; otherwise the committed 1,000-image sample,
 said in the output), and the inference time per image, batched (100) and one image at a time,
-best of 3 passes; then GCM's overhead as the ratio of its time to the CNN's. The training
+best of 3 passes; then GCM's overhead as the ratio of its time to the CNN's, for
+``gcm_cifar10`` (which averages two views, the image and its mirror image: ``GCM(mirror=True)``)
+and per view (``gcm_cifar10_v2``: one view, the same layers). The training
 throughput is the one recorded in each checkpoint's JSON (measured when it was trained).
 Results go to build/bench/gcm.json.
 """
@@ -19,7 +21,7 @@ from xai_helpers import config, data, models
 from xai_helpers.gcm_analysis import seconds_per_image
 from xai_helpers.train import evaluate, machine_info, write_report
 
-NAMES = ("gcm_cifar10", "gcm_cifar10_clip", "cnn_cifar10")
+NAMES = ("gcm_cifar10", "gcm_cifar10_clip", "gcm_cifar10_v2", "cnn_cifar10")
 
 
 def main() -> dict:
@@ -37,6 +39,7 @@ def main() -> dict:
             continue
         meta = models.read_meta(name)
         row = {"parameters": models.count_parameters(model),
+               "views": 2 if getattr(model, "mirror", False) else 1,
                "test_accuracy": evaluate(model, test, device="cpu"),
                "ms_per_image_batched": 1e3 * seconds_per_image(model, timing, batch_size=100),
                "ms_per_image_single": 1e3 * seconds_per_image(model, timing[:200],
@@ -50,12 +53,15 @@ def main() -> dict:
               f"{row['ms_per_image_single']:.2f} ms/image one by one; trained at "
               f"{row['train_images_per_s']} images/s in {row['training_time_s']} s")
     rows = report["models"]
-    if "gcm_cifar10" in rows and "cnn_cifar10" in rows:
+    for gcm_name, key in (("gcm_cifar10", "gcm"), ("gcm_cifar10_v2", "gcm_one_view")):
+        if gcm_name not in rows or "cnn_cifar10" not in rows:
+            continue
         for kind in ("batched", "single"):
-            ratio = (rows["gcm_cifar10"][f"ms_per_image_{kind}"]
+            ratio = (rows[gcm_name][f"ms_per_image_{kind}"]
                      / rows["cnn_cifar10"][f"ms_per_image_{kind}"])
-            report[f"gcm_over_cnn_time_{kind}"] = ratio
-            print(f"GCM inference overhead ({kind}): x{ratio:.2f} the CNN's time per image")
+            report[f"{key}_over_cnn_time_{kind}"] = ratio
+            print(f"{gcm_name} ({rows[gcm_name]['views']} view(s)) inference overhead ({kind}): "
+                  f"x{ratio:.2f} the CNN's time per image")
     write_report(report, "gcm")
     return report
 
