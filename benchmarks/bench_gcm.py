@@ -3,14 +3,14 @@
     make bench      (or: python benchmarks/bench_gcm.py)
 
 Same run, same machine: for each committed CIFAR-10 checkpoint (gcm_cifar10, gcm_cifar10_clip,
-gcm_cifar10_v2, cnn_cifar10) the parameter count, the test accuracy on the test set `data.load` finds (the full
-10,000 images when XAI_DATA_DIR has cifar10.npz; otherwise the committed 1,000-image sample,
-said in the output), and the inference time per image, batched (100) and one image at a time,
-best of 3 passes; then GCM's overhead as the ratio of its time to the CNN's, for
-``gcm_cifar10`` (which averages two views, the image and its mirror image: ``GCM(mirror=True)``)
-and per view (``gcm_cifar10_v2``: one view, the same layers). The training
-throughput is the one recorded in each checkpoint's JSON (measured when it was trained).
-Results go to build/bench/gcm.json.
+gcm_cifar10_v2, cnn_cifar10) the parameter count, the test accuracy on the test set
+`data.load` finds (the full 10,000 images when XAI_DATA_DIR has cifar10.npz; otherwise the
+committed 1,000-image sample, said in the output), and the inference time per image, batched
+(100) and one image at a time, best of 3 passes; then GCM's overhead as the ratio of its time
+to the CNN's, for ``gcm_cifar10`` (which averages two views, the image and its mirror image:
+``GCM(mirror=True)``) and per view (``gcm_cifar10_v2``: one view, the same layers). The
+training throughput is the one recorded in each checkpoint's JSON (measured when it was
+trained). Results go to build/bench/gcm.json.
 """
 
 from __future__ import annotations
