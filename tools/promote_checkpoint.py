@@ -24,15 +24,17 @@ sys.path.insert(0, str(ROOT))
 from xai_helpers import checkpoints, config, data, models, train  # noqa: E402
 
 
-def promote(src: str, dst: str, directory: Path | None = None) -> dict:
-    """Copy checkpoint ``src`` to ``dst``, re-measure it under ``dst``'s architecture."""
+def promote(src: str, dst: str, directory: Path | None = None,
+            test: data.ImageData | None = None) -> dict:
+    """Copy checkpoint ``src`` to ``dst``, re-measure it under ``dst``'s architecture on
+    ``test`` (default: the full test split of its dataset; required)."""
     spec = models.spec(dst)
     meta = checkpoints.read_meta(src, directory)
     if meta.get("quick"):
         raise ValueError(f"{src} is a quick-mode checkpoint: only full-mode ones are promoted")
     if meta["dataset"] != spec.dataset:
         raise ValueError(f"{src} was trained on {meta['dataset']}, {dst} is for {spec.dataset}")
-    test = data.load(spec.dataset, "test")
+    test = test if test is not None else data.load(spec.dataset, "test")
     if not test.full:
         raise data.DataUnavailableError(f"promoting needs the full {spec.dataset} test split; "
                                         f"set XAI_DATA_DIR (got {test.describe()})")
