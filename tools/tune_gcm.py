@@ -38,6 +38,8 @@ VARIANTS = {  # name: (model builder, recipe)
     "clip_res": (lambda: GCM(10, 3, clip_negative=True, residual=True), BASE),
     "clip_res_kd": (lambda: GCM(10, 3, clip_negative=True, residual=True),
                     replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0)),
+    "clip_kd": (lambda: GCM(10, 3, clip_negative=True),
+                replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0)),
 }
 OUT = config.RESULTS_DIR / "validation" / "gcm_tuning.json"
 
