@@ -33,7 +33,7 @@ VARIANTS = {  # name: (model builder, recipe)
     "res_wd2": (lambda: GCM(10, 3, residual=True), replace(BASE, weight_decay=2e-4)),
     "res_kd": (lambda: GCM(10, 3, residual=True),
                replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0)),
-    # the clipped GCM (section 4.3): distillation slowed it down badly (gcm_cifar10_clip_v3)
+    # the clipped GCM (section 4.3): gcm_cifar10_clip_v3 (residual adds + distillation) failed
     "clip": (lambda: GCM(10, 3, clip_negative=True), BASE),
     "clip_res": (lambda: GCM(10, 3, clip_negative=True, residual=True), BASE),
     "clip_res_kd": (lambda: GCM(10, 3, clip_negative=True, residual=True),
