@@ -38,17 +38,21 @@ def promote(src: str, dst: str, directory: Path | None = None,
     if not test.full:
         raise data.DataUnavailableError(f"promoting needs the full {spec.dataset} test split; "
                                         f"set XAI_DATA_DIR (got {test.describe()})")
-    src_pt, _ = checkpoints.checkpoint_paths(src, directory)
-    dst_pt, dst_js = checkpoints.checkpoint_paths(dst, directory)
-    checkpoints.load_pretrained(src, directory=directory)  # hash and architecture checked
-    shutil.copyfile(src_pt, dst_pt)
+    weights = checkpoints.load_pretrained(src, directory=directory).state_dict()  # hash checked
+    model = models.build(dst)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise checkpoints.CheckpointError(f"{src}'s weights do not fit {dst}'s architecture "
+                                          f"({' '.join(str(err).split())[:300]})") from None
+    model = model.to(config.device()).eval()
     meta = {**meta, "name": dst, "description": spec.description, "paper": spec.paper,
-            "promoted_from": src}
-    dst_js.write_text(json.dumps(meta, indent=2) + "\n")
-    model = checkpoints.load_pretrained(dst, config.device(), directory)
-    meta["test_accuracy"] = round(train.evaluate(model, test), 6)
+            "promoted_from": src, "test_accuracy": round(train.evaluate(model, test), 6)}
     if not bool(test.exact.all()):
         meta.update(train.jpeg_report(model, test))
+    src_pt, _ = checkpoints.checkpoint_paths(src, directory)
+    dst_pt, dst_js = checkpoints.checkpoint_paths(dst, directory)
+    shutil.copyfile(src_pt, dst_pt)  # byte for byte: the SHA-256 in the JSON stays true
     dst_js.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
