@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from xai_helpers import checkpoints, config, data, models, train
+from xai_helpers import checkpoints, config, data, gcm_models, models, train
 
 spec = importlib.util.spec_from_file_location("promote_checkpoint",
                                               config.ROOT / "tools" / "promote_checkpoint.py")
@@ -37,7 +37,7 @@ def test_promote_copies_the_weights_and_measures_them_under_the_new_architecture
     assert src.read_bytes() == dst.read_bytes()
     assert json.loads((store / "gcm_cifar10.json").read_text()) == meta
     assert meta["name"] == "gcm_cifar10" and meta["promoted_from"] == "gcm_cifar10_v3"
-    assert meta["epochs"] == 120 and meta["teachers"] == list(models.GCM_TEACHERS)  # unchanged
+    assert meta["epochs"] == 120 and meta["teachers"] == list(gcm_models.GCM_TEACHERS)  # unchanged
     promoted = checkpoints.load_pretrained("gcm_cifar10", directory=store)
     assert promoted.mirror  # the new architecture: maps averaged with the mirror image's
     assert meta["test_accuracy"] == round(train.evaluate(promoted, test), 6)

@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from xai_helpers import config, data, models, train  # noqa: E402
+from xai_helpers import config, data, gcm_models, models, train  # noqa: E402
 from xai_helpers.gcm import GCM  # noqa: E402
 
-BASE = models.GCM_RECIPE
+BASE = gcm_models.GCM_RECIPE
 TEACHERS = ("cnn_cifar10", "vgg_cifar10", "gcm_cifar10_v1")
 VARIANTS = {  # name: (model builder, recipe)
     "base": (lambda: GCM(10, 3), BASE),

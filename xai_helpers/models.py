@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gcm import CIFAR10_MEAN, GCM, plain_cnn
+from .gcm import CIFAR10_MEAN, GCM
 
 __all__ = ["GCM", "Normalize", "Recipe", "ModelSpec", "REGISTRY", "register", "build",
            "load_pretrained", "save_checkpoint", "read_meta", "pretrained_table",
@@ -223,129 +223,9 @@ def tiny_cnn_mnist() -> nn.Sequential:
     return tiny_cnn(3)
 
 
-# Paper 2 (GCM). Table 4 (the training conditions) is lost; ours, chosen for a 2-core CPU
-# budget: SGD with Nesterov momentum 0.9, batch 128, learning rate 0.1 decayed to 0 by a cosine,
-# weight decay 5e-4, random crops (4-px padding) and horizontal flips, and, because the offline
-# CIFAR-10 test set is 90% JPEG-degraded, each training image replaced by its own JPEG-75 copy
-# with probability jpeg_p (data.jpeg_recompress; no test image is used). Validation on a
-# 45,000 / 5,000 split: `python -m xai_helpers.train gcm_cifar10 --validation 5000`.
-# First version (GCM without skips, and the plain CNN beside it): 80 epochs, jpeg_p 0.5.
-GCM_RECIPE_V1 = Recipe(epochs=80, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4,
-                       schedule="cosine", augment="crop_flip", jpeg_p=0.5)
-# Second version: the first one under-fitted (93.5% training accuracy at the end), so longer,
-# and closer to the test set's 90% JPEG share.
-GCM_RECIPE = replace(GCM_RECIPE_V1, epochs=120, jpeg_p=0.75)
-GCM_PAPER = "paper 2 (seed 002), GCM"
+# Paper 2 (GCM): its registrations and their recipe history live in their own module.
+from . import gcm_models  # noqa: E402,F401  (registers them; it needs register() from here)
 
-
-@register("gcm_cifar10_v1", dataset="cifar10", recipe=GCM_RECIPE_V1, paper=GCM_PAPER,
-          description="first GCM: the paper's plain encoder-decoder (no skips), 80 epochs; "
-                      "trained with the same recipe as cnn_cifar10")
-def gcm_cifar10_v1() -> GCM:
-    return GCM(10, 3, skips={})
-
-
-@register("gcm_cifar10_clip", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER + ", 4.3",
-          target=0.899,
-          description="GCM with a ReLU after layer 15: no negative CWM or CCM (section 4.3)")
-def gcm_cifar10_clip() -> GCM:
-    return GCM(10, 3, clip_negative=True)
-
-
-# The second version's checkpoints, kept under these names as teachers of the third.
-@register("gcm_cifar10_v2", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER,
-          description="second GCM (U-Net skips, 120 epochs); a teacher of the third")
-def gcm_cifar10_v2() -> GCM:
-    return GCM(10, 3)
-
-
-@register("gcm_cifar10_clip_v2", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER + ", 4.3",
-          description="second clipped GCM (U-Net skips, 120 epochs); a teacher of the third")
-def gcm_cifar10_clip_v2() -> GCM:
-    return GCM(10, 3, clip_negative=True)
-
-
-# Third version, tuned on the 45,000 / 5,000 split (tools/tune_gcm.py; 20-epoch runs:
-# residual 85.86%, residual + distillation 86.76%): residual adds, and distillation from the
-# mirror-averaged mean log-probabilities of five trained CIFAR-10 models (together 90.60% on
-# the 10,000 test images, 92.6% on the 1,000 exact ones; a = 0.7, T = 4).
-GCM_TEACHERS = ("cnn_cifar10", "vgg_cifar10", "gcm_cifar10_v1", "gcm_cifar10_v2",
-                "gcm_cifar10_clip_v2")
-GCM_RECIPE_V3 = replace(GCM_RECIPE, teachers=GCM_TEACHERS, distill_weight=0.7, temperature=4.0)
-
-
-@register("gcm_cifar10_v3", dataset="cifar10", recipe=GCM_RECIPE_V3, paper=GCM_PAPER,
-          description="third GCM: residual adds, distilled from five CIFAR-10 models")
-def gcm_cifar10_v3() -> GCM:
-    return GCM(10, 3, residual=True)
-
-
-# The notebooks' GCM: the third version's weights (gcm_cifar10_v3, copied by
-# tools/promote_checkpoint.py), with mirror-averaged maps at inference.
-@register("gcm_cifar10", dataset="cifar10", recipe=GCM_RECIPE_V3, paper=GCM_PAPER, target=0.904,
-          description="Generative Contribution Mappings: encoder (layers 1-10), shared decoder "
-                      "(11-14) with U-Net skips and residual adds, one 3x3 filter per class "
-                      "(15); score = mean of the CCM; maps averaged with the mirror image's; "
-                      "distilled from five CIFAR-10 models")
-def gcm_cifar10() -> GCM:
-    return GCM(10, 3, residual=True, mirror=True)
-
-
-# Fourth version: the third one still under-fitted (92.9% training accuracy at epoch 120), so
-# 200 epochs; the third GCM joins the teachers; and the maps are mirror-averaged at inference
-# (GCM(mirror=True); on the 5,000 validation images of the 20-epoch tuning runs: +0.44 points
-# with residual adds, +0.84 with residual adds and distillation). The third version's recipe
-# failed for the clipped GCM (gcm_cifar10_clip_v3, not kept: 79.93% on the 10,000 test images,
-# 81.7% on the 1,000 exact ones, 84.5% training accuracy after 120 epochs). The culprit is the
-# residual adds: on the validation split the clipped GCM with them reached 62.78% after 10
-# epochs (72.54% after 20), without them 72.74% after 10 (85.28% after 20). So the fourth
-# clipped GCM has no residual adds and, until distillation is validated for it, no teacher.
-GCM_RECIPE_V4 = replace(GCM_RECIPE_V3, epochs=200, teachers=GCM_TEACHERS + ("gcm_cifar10_v3",))
-
-
-@register("gcm_cifar10_v4", dataset="cifar10", recipe=GCM_RECIPE_V4, paper=GCM_PAPER,
-          description="fourth GCM: residual adds, mirror-averaged maps, 200 epochs, distilled "
-                      "from six CIFAR-10 models")
-def gcm_cifar10_v4() -> GCM:
-    return GCM(10, 3, residual=True, mirror=True)
-
-
-@register("gcm_cifar10_clip_v4", dataset="cifar10", recipe=replace(GCM_RECIPE, epochs=200),
-          paper=GCM_PAPER + ", 4.3",
-          description="fourth clipped GCM: mirror-averaged maps, 200 epochs (no residual "
-                      "adds, no teacher)")
-def gcm_cifar10_clip_v4() -> GCM:
-    return GCM(10, 3, clip_negative=True, mirror=True)
-
-
-@register("cnn_cifar10", dataset="cifar10", recipe=GCM_RECIPE_V1, paper=GCM_PAPER + ", 4.4",
-          description="plain CNN baseline of about GCM's size: GCM's encoder layout, global "
-                      "average pooling, one linear layer (CAM applies); centred input")
-def cnn_cifar10() -> nn.Sequential:
-    return plain_cnn(10, 3)
-
-
-@register("gcm_svhn", dataset="svhn", recipe=replace(GCM_RECIPE, epochs=30, augment="shift",
-                                                       jpeg_p=0.0),
-          paper=GCM_PAPER + ", 4.5",
-          description="GCM on SVHN format 2 (needs the torchvision download: no offline copy)")
-def gcm_svhn() -> GCM:
-    return GCM(10, 3)
-
-
-@register("gcm_digits", dataset="house_digits",
-          recipe=replace(GCM_RECIPE, epochs=15, augment="none", jpeg_p=0.0),
-          paper=GCM_PAPER + ", 4.5 (SVHN stand-in)",
-          description="GCM on house-number-like digits built from MNIST (xai_helpers.digits): "
-                      "the label is the centre digit, neighbours are distractors")
-def gcm_digits() -> GCM:
-    return GCM(10, 3)
-
-
-# Paper 4 (seed 004): a fully connected network 784 -> 100 -> 50 -> 10 on MNIST, batch 100, 15
-# epochs, SGD with learning rate 0.1 (plain SGD: no momentum is mentioned). The activation is
-# not given: both are trained (seed 0, full MNIST). Sigmoid reaches 93.95% after 15 epochs,
-# ReLU 97.73%: sigmoid is 0.55 points below the paper's 94.5%, ReLU 3.2 points above it, so
 # Paper 3 (CAV). VGG-16 with ImageNet weights cannot be downloaded offline; the stand-in is
 # VGG-style (3x3 convolutions, max pooling, the same module names: features.N, avgpool,
 # classifier.N) with five pooling stages, so CAV's points (1)-(5) exist: at 32 x 32 the
@@ -385,6 +265,10 @@ def vgg_cifar10() -> nn.Sequential:
     return vgg_style()
 
 
+# Paper 4 (seed 004): a fully connected network 784 -> 100 -> 50 -> 10 on MNIST, batch 100, 15
+# epochs, SGD with learning rate 0.1 (plain SGD: no momentum is mentioned). The activation is
+# not given: both are trained (seed 0, full MNIST). Sigmoid reaches 93.95% after 15 epochs,
+# ReLU 97.73%: sigmoid is 0.55 points below the paper's 94.5%, ReLU 3.2 points above it, so
 # mlp_mnist is the sigmoid network (under plain SGD it starts slowly: 38% after one epoch).
 # The input is not standardised (Normalize with mean 0, std 1 only checks the shape): a
 # first-layer weight then acts on the raw pixel, as in the paper's Fig. 1, and a black pixel
