@@ -94,7 +94,8 @@ def gcm_cifar10_clip() -> GCM:
 # 81.7% on the 1,000 exact ones, 84.5% training accuracy after 120 epochs). The culprit is the
 # residual adds: on the validation split the clipped GCM with them reached 62.78% after 10
 # epochs (72.54% after 20), without them 72.74% after 10 (85.28% after 20). So the fourth
-# clipped GCM has no residual adds and, until distillation is validated for it, no teacher.
+# clipped GCM has no residual adds. Distillation does help it: 87.00% after 20 epochs (85.28%
+# without; mirror-averaged 87.90% against 86.64%), so it has the signed GCM's six teachers.
 GCM_RECIPE_V4 = replace(GCM_RECIPE_V3, epochs=200, teachers=GCM_TEACHERS + ("gcm_cifar10_v3",))
 
 
@@ -105,10 +106,10 @@ def gcm_cifar10_v4() -> GCM:
     return GCM(10, 3, residual=True, mirror=True)
 
 
-@register("gcm_cifar10_clip_v4", dataset="cifar10", recipe=replace(GCM_RECIPE, epochs=200),
+@register("gcm_cifar10_clip_v4", dataset="cifar10", recipe=GCM_RECIPE_V4,
           paper=GCM_PAPER + ", 4.3",
-          description="fourth clipped GCM: mirror-averaged maps, 200 epochs (no residual "
-                      "adds, no teacher)")
+          description="fourth clipped GCM: mirror-averaged maps, 200 epochs, distilled from "
+                      "six CIFAR-10 models (no residual adds)")
 def gcm_cifar10_clip_v4() -> GCM:
     return GCM(10, 3, clip_negative=True, mirror=True)
 

@@ -201,7 +201,7 @@ print(f"one GCM view (gcm_cifar10_v2) takes x{times['gcm_cifar10_v2'] / times['c
 """)
 
 code("""
-for name in ("gcm_cifar10", "gcm_cifar10_v2", "gcm_cifar10_v1", "gcm_cifar10_clip", "cnn_cifar10"):
+for name in ("gcm_cifar10", "gcm_cifar10_v2", "gcm_cifar10_v1", "gcm_cifar10_clip", "gcm_cifar10_clip_v2", "cnn_cifar10"):
     m = models.read_meta(name)
     if "test_accuracy_exact_ci95" not in m:  # a quick-mode checkpoint is not measured on the full test set
         print(f"{name}: quick-mode checkpoint, no full test-set measurement in its JSON")
@@ -224,7 +224,9 @@ replaces a share `jpeg_p` of the training images by their JPEG-recompressed copi
 with our Table 4 above), which narrows this gap. The CNN of the
 same size is the paper's point of comparison (section 4.4; the paper: "the same level"). For a
 fair comparison of the two architectures take `gcm_cifar10_v1`, trained with exactly the CNN's
-recipe: `gcm_cifar10` had more help (a teacher, longer training, two views at inference). And
+recipe: `gcm_cifar10` had more help (a teacher, longer training, two views at inference), and
+`gcm_cifar10_clip` is the second version's weights (`gcm_cifar10_clip_v2`, one view; its JSON line is printed above)
+with two views at inference (the mirror image's maps, flipped back, averaged in). And
 look at the time per image: GCM's decoder works at full resolution, the CNN's last layers at
 8 x 8.
 
