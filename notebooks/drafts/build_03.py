@@ -146,8 +146,8 @@ set of this course has 9,000 JPEG-degraded images (`../shared/data`, README); we
 accuracy on all 10,000 and on the 1,000 exact ones.
 
 **Distillation (ours).** Besides the true labels, `gcm_cifar10` learned from a *teacher*: the
-averaged predictions of five CIFAR-10 models trained before it (the plain CNN, a VGG-style
-network and three earlier GCMs; `teachers` below). Its loss is
+averaged predictions of six CIFAR-10 models trained before it (the plain CNN, a VGG-style
+network and four earlier GCMs; `teachers` below). Its loss is
 $(1 - a)\,\mathrm{CE}(\text{scores}, y) + a\,T^2\,\mathrm{KL}(\text{teacher}_T \,\|\, \text{GCM}_T)$
 (Hinton et al., 2015; $a$ = `distill_weight`, $T$ = `temperature`): the soft predictions say
 that this cat looks a little like a dog, which a small model learns from better than from the
