@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -139,3 +141,13 @@ def test_committed_checkpoint_json_matches_its_registered_recipe(js):
     default = models.recipe_dict(models.Recipe(epochs=recipe["epochs"]))
     # a field newer than the checkpoint is absent from its JSON: it must be at its default
     assert {k: meta.get(k, default[k]) for k in recipe} == recipe
+
+
+@pytest.mark.parametrize("first", ["xai_helpers.models", "xai_helpers.gcm_models"])
+def test_the_registry_is_whole_whichever_module_is_imported_first(first):
+    code = (f"import {first}; from xai_helpers import models; "
+            "print(sorted(models.REGISTRY) == sorted(set(models.REGISTRY)), "
+            "'gcm_cifar10' in models.REGISTRY, 'lenet_mnist' in models.REGISTRY)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=config.ROOT, check=True).stdout.split()
+    assert out == ["True", "True", "True"]
