@@ -7,10 +7,10 @@ gcm_cifar10_v2, cnn_cifar10) the parameter count, the test accuracy on the test 
 `data.load` finds (the full 10,000 images when XAI_DATA_DIR has cifar10.npz; otherwise the
 committed 1,000-image sample, said in the output), and the inference time per image, batched
 (100) and one image at a time, best of 3 passes; then GCM's overhead as the ratio of its time
-to the CNN's, for ``gcm_cifar10`` (which averages two views, the image and its mirror image:
-``GCM(mirror=True)``) and per view (``gcm_cifar10_v2``: one view, the same layers). The
-training throughput is the one recorded in each checkpoint's JSON (measured when it was
-trained). Results go to build/bench/gcm.json.
+to the CNN's, for ``gcm_cifar10`` (which averages ten views, the image and its mirror image,
+each also moved 2 px four ways: ``GCM(mirror=True, shifts=2)``) and per view
+(``gcm_cifar10_v2``: one view, the same layers). The training throughput is the one recorded
+in each checkpoint's JSON (measured when it was trained). Results go to build/bench/gcm.json.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> dict:
             continue
         meta = models.read_meta(name)
         row = {"parameters": models.count_parameters(model),
-               "views": 2 if getattr(model, "mirror", False) else 1,
+               "views": len(model.views()) if hasattr(model, "views") else 1,
                "test_accuracy": evaluate(model, test, device="cpu"),
                "ms_per_image_batched": 1e3 * seconds_per_image(model, timing, batch_size=100),
                "ms_per_image_single": 1e3 * seconds_per_image(model, timing[:200],

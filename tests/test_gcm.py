@@ -137,6 +137,37 @@ def test_mirror_averaged_maps(clip):
     assert torch.allclose(mirror.cwm(x), single.cwm(x), atol=1e-6)
 
 
+def test_moved_views_are_moved_back_and_averaged_over_the_views_that_saw_each_pixel():
+    net = GCM(4, 3, mirror=True, shifts=2).eval()
+    assert len(net.views()) == 10 and (True, 0, -2) in net.views()
+    # a translation-equivariant stand-in for the network: every moved map moves back exactly,
+    # so the average is the single view's map, borders included (no zero-fill dilution)
+    net._cwm = lambda x: x[:, :1].repeat(1, 4, 1, 1)
+    x = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(net.cwm(x), x[:, :1].repeat(1, 4, 1, 1))
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_shifted_views_keep_eq4_the_mirror_symmetry_and_the_sign(clip):
+    torch.manual_seed(5)
+    net = GCM(10, 3, clip_negative=clip, mirror=True, shifts=2).eval()
+    single = GCM(10, 3, clip_negative=clip, mirror=True).eval()
+    single.load_state_dict(net.state_dict())
+    x = torch.rand(3, 3, 32, 32)
+    cwm, ccm, scores = net.maps(x)
+    assert torch.allclose(scores, ccm.mean(dim=(2, 3, 4)), atol=1e-7)  # Eq. 4 holds
+    cwm_f, _, scores_f = net.maps(x.flip(3))
+    assert torch.allclose(cwm_f, cwm.flip(3), atol=1e-5)
+    assert torch.allclose(scores_f, scores, atol=1e-6)
+    assert not torch.allclose(cwm, single.cwm(x), atol=1e-4)  # the shifts change the maps
+    if clip:
+        assert cwm.min() >= 0
+    assert "shifts=2" in repr(net) and "shifts" not in repr(single)
+    net.train()  # training sees one view
+    single.train()
+    assert torch.allclose(net.cwm(x), single.cwm(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_for_grey_and_colour(channels):
     model = GCM(7, channels).eval()

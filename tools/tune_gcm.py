@@ -5,7 +5,8 @@
 Each variant trains on the first 45,000 training images and is measured on the last 5,000
 (exact images, never seen in training); the results are merged into
 ``data/results/validation/gcm_tuning.json`` (one record per variant and epoch count). A run
-resumes from ``build/runs/tune-VARIANT-eN/state.pt`` if it was stopped.
+resumes from ``build/runs/tune-VARIANT-eN/state.pt`` if it was stopped. ``--views`` measures
+finished runs with shifted views averaged at inference (``GCM(shifts=s)``), without training.
 """
 
 from __future__ import annotations
@@ -53,11 +54,38 @@ def mirror_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.
     return (probs.argmax(1) == labels).float().mean().item()
 
 
-def run(variant: str, epochs: int, validation: int = 5000) -> dict:
-    build, recipe = VARIANTS[variant]
+def split(validation: int = 5000) -> tuple[data.ImageData, data.ImageData]:
     full = data.load("cifar10", "train")
     cut = len(full) - validation
-    tr, val = full.subset(slice(0, cut)), full.subset(slice(cut, None))
+    return full.subset(slice(0, cut)), full.subset(slice(cut, None))
+
+
+def views_report(variant: str, epochs: int, shifts=(0, 1, 2, 3)) -> dict:
+    """The finished run's weights with mirror-averaged maps and ``GCM(shifts=s)``: accuracy on
+    the validation images, exact, JPEG-75-recompressed, and the 10/90 mix (the test set's)."""
+    state = torch.load(config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}" / "state.pt",
+                       weights_only=False)
+    if state["epoch"] != epochs:
+        raise RuntimeError(f"tune-{variant}-e{epochs} stopped after epoch {state['epoch']}")
+    model = VARIANTS[variant][0]()
+    _, val = split()
+    views = {"exact": val.images, "jpeg": data.jpeg_recompress(val.images)}
+    report = {}
+    for s in shifts:
+        net = GCM(10, 3, clip_negative=model.clip_negative, residual=bool(model.residual),
+                  mirror=True, shifts=s)
+        net.load_state_dict(state["model"])
+        acc = {k: train.evaluate(net, replace(val, images=x)) for k, x in views.items()}
+        report[f"shifts={s}"] = {"views": len(net.views()), "exact": round(acc["exact"], 6),
+                                 "jpeg": round(acc["jpeg"], 6),
+                                 "mixed": round(0.1 * acc["exact"] + 0.9 * acc["jpeg"], 6)}
+        print(variant, f"shifts={s}", report[f"shifts={s}"], flush=True)
+    return report
+
+
+def run(variant: str, epochs: int, validation: int = 5000) -> dict:
+    build, recipe = VARIANTS[variant]
+    tr, val = split(validation)
     config.set_seed(recipe.seed)
     model = build()
     history = train.fit(model, tr, recipe, test=val, epochs=epochs, compile=True, bf16=True,
@@ -81,10 +109,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--views", action="store_true",
+                        help="measure finished runs with shifted views (GCM(shifts=s))")
     args = parser.parse_args()
     for variant in args.variants:
-        record = run(variant, args.epochs)
         results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        if args.views:
+            results[f"{variant}-e{args.epochs}"]["validation_by_shifts_mirror_averaged"] = \
+                views_report(variant, args.epochs)
+            OUT.write_text(json.dumps(results, indent=1) + "\n")
+            continue
+        record = run(variant, args.epochs)
         results[f"{variant}-e{args.epochs}"] = record
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(results, indent=1) + "\n")

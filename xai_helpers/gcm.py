@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["GCM", "GCM_LAYERS", "GCM_SKIPS", "plain_cnn", "layer_table", "CIFAR10_MEAN"]
@@ -88,16 +89,19 @@ class GCM(nn.Module):
     mirror image's CWM mirrored back, so a left-right flip of the image flips the maps and keeps
     the scores. No parameters; Eq. 2-7 unchanged (the score is still the mean of the CCM); twice
     the inference time. Training (train mode) sees one view, with random flips.
+    ``shifts=s`` (ours): the views also include the image moved by ``s`` pixels up, down, left
+    and right (zero fill, as the training crops), each view's CWM moved back and each pixel
+    averaged over the views that saw it (:meth:`views`); five times the views.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3,
                  clip_negative: bool = False,
                  layers: tuple[tuple[str, str, int, int, int], ...] = GCM_LAYERS,
                  skips: dict[str, str] | None = None, residual: bool = False,
-                 mirror: bool = False):
+                 mirror: bool = False, shifts: int = 0):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
-        self.clip_negative, self.mirror = clip_negative, mirror
+        self.clip_negative, self.mirror, self.shifts = clip_negative, mirror, shifts
         self.skips = dict(GCM_SKIPS if skips is None else skips)
         self.encoder, c = _stack(layers[:N_ENCODER], in_channels)
         self.decoder, c = _stack(layers[N_ENCODER:], c)
@@ -114,7 +118,7 @@ class GCM(nn.Module):
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, clip_negative={self.clip_negative}, "
                 f"skips={self.skips}, residual={sorted(self.residual, key=_layer_number)}, "
-                f"mirror={self.mirror}")
+                f"mirror={self.mirror}" + (f", shifts={self.shifts}" if self.shifts else ""))
 
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -129,9 +133,25 @@ class GCM(nn.Module):
     def cwm(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 1: the Class Weight Maps, N x K x H x W."""
         self._check(x)
-        if self.mirror and not self.training:
-            return 0.5 * (self._cwm(x) + self._cwm(x.flip(3)).flip(3))
-        return self._cwm(x)
+        views = self.views()
+        if len(views) == 1 or self.training:
+            return self._cwm(x)
+        n, (h, w) = len(x), x.shape[-2:]
+        cwm = self._cwm(torch.cat([_move(x.flip(3) if flip else x, dy, dx)
+                                   for flip, dy, dx in views]))
+        total = count = 0
+        seen = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device)
+        for i, (flip, dy, dx) in enumerate(views):  # move each view's map back, then unflip
+            m, v = _move(cwm[i * n:(i + 1) * n], -dy, -dx), _move(_move(seen, dy, dx), -dy, -dx)
+            total, count = total + (m.flip(3) if flip else m), count + (v.flip(3) if flip else v)
+        return total / count
+
+    def views(self) -> list[tuple[bool, int, int]]:
+        """The views averaged in eval mode: ``(mirrored, rows down, columns right)``."""
+        s = self.shifts
+        moves = [(0, 0)] + ([(s, 0), (-s, 0), (0, s), (0, -s)] if s else [])
+        return [(flip, dy, dx) for flip in ((False, True) if self.mirror else (False,))
+                for dy, dx in moves]
 
     def _cwm(self, x: torch.Tensor) -> torch.Tensor:
         features, h = {}, x
@@ -152,6 +172,15 @@ class GCM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.maps(x)[2]
+
+
+def _move(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``x`` moved ``dy`` rows down and ``dx`` columns right, zero fill (same size)."""
+    if dy == dx == 0:
+        return x
+    h, w = x.shape[-2:]
+    p = max(abs(dy), abs(dx))
+    return F.pad(x, (p, p, p, p))[..., p - dy:p - dy + h, p - dx:p - dx + w]
 
 
 def plain_cnn(num_classes: int = 10, in_channels: int = 3,

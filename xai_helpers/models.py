@@ -72,6 +72,8 @@ class Recipe:
     teachers: tuple[str, ...] = ()  # checkpoints whose mean prediction is distilled (distill.py)
     distill_weight: float = 0.0  # a in (1 - a) CE + a T^2 KL
     temperature: float = 4.0
+    init: str = ""  # start from this checkpoint's weights instead of random ones (fine-tuning)
+    swa: bool = False  # average the weights of every epoch's end (swa.py), BN re-estimated
 
 
 @dataclass(frozen=True)

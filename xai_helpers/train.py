@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import config, data, distill, models
+from . import config, data, distill, models, swa
 from .models import Recipe
 
 __all__ = ["History", "fit", "evaluate", "predict", "train_registered", "load_or_train",
@@ -85,6 +85,17 @@ def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Ten
     return out
 
 
+def _view(images: torch.Tensor, jpeg: torch.Tensor | None, index: torch.Tensor, recipe: Recipe,
+          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A training batch as the model sees it: each image replaced by its JPEG-75 copy (as in
+    the offline CIFAR-10 test set) with probability ``recipe.jpeg_p``, then augmented."""
+    x, use = images[index], None
+    if jpeg is not None:
+        use = (torch.rand(len(index), generator=generator) < recipe.jpeg_p).to(images.device)
+        x = torch.where(use[:, None, None, None], jpeg[index], x)
+    return augment(x, recipe.augment, generator), use
+
+
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     params = model.parameters()
     if recipe.optimizer == "adam":
@@ -140,6 +151,7 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
     optimizer = _optimizer(model, recipe)
     scheduler = _scheduler(optimizer, recipe, total_steps)
     history, start = History(), 0
+    averaged = swa.averaged(model) if recipe.swa else None
 
     state_file = Path(run_dir) / "state.pt" if run_dir is not None else None
     if state_file is not None and state_file.exists():
@@ -152,6 +164,8 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         history, start = History(**state["history"]), state["epoch"]
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         if not quiet:
             print(f"resuming from {state_file} after epoch {start}")
 
@@ -178,11 +192,7 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         seen = 0
         for step in bar:
             index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-            x = images[index]
-            if jpeg is not None:  # the JPEG-75 copy, as in the offline CIFAR-10 test set
-                use = (torch.rand(len(index), generator=generator) < recipe.jpeg_p).to(device)
-                x = torch.where(use[:, None, None, None], jpeg[index], x)
-            x = augment(x, recipe.augment, generator)
+            x, use = _view(images, jpeg, index, recipe, generator)
             if compile:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -202,6 +212,8 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
             total_loss += loss.item() * len(index)
             correct += (scores.argmax(1) == labels[index]).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if averaged is not None:
+            averaged.update_parameters(model)
         history.epoch.append(epoch + 1)
         history.train_loss.append(total_loss / seen)
         history.train_accuracy.append(correct / seen)
@@ -213,19 +225,26 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
                   f"test {100 * history.test_accuracy[-1]:.2f}% ({history.seconds:.0f} s)")
         if state_file is not None:
             _save_state(state_file, model, optimizer, scheduler, recipe, len(train),
-                        epoch + 1, history)
+                        epoch + 1, history, averaged)
+    if averaged is not None:  # one pass over the training views re-estimates BN's statistics
+        generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epochs)
+        swa.finish(model, averaged, (_view(images, jpeg, index, recipe, generator)[0]
+                                     for index in torch.arange(len(train)).to(device)
+                                     .split(recipe.batch_size)))
     model.eval()
     return history
 
 
-def _save_state(path: Path, model, optimizer, scheduler, recipe, n_train, epoch, history):
+def _save_state(path: Path, model, optimizer, scheduler, recipe, n_train, epoch, history,
+                averaged=None):
     """Atomic write (temporary file + rename), so an interrupted save never corrupts a run."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
                 "recipe": asdict(recipe), "n_train": n_train, "epoch": epoch,
-                "history": asdict(history)}, tmp)
+                "history": asdict(history),
+                "averaged": None if averaged is None else averaged.state_dict()}, tmp)
     os.replace(tmp, path)
 
 
@@ -287,6 +306,8 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
     device = device or config.device()
     config.set_seed(recipe.seed)  # the initial weights depend on the seed only
     model = spec.build()
+    if recipe.init:  # fine-tuning: the weights of a committed checkpoint of the same build
+        model.load_state_dict(models.load_pretrained(recipe.init).state_dict())
     history = fit(model, train, recipe, test=test, epochs=epochs, device=device,
                   run_dir=run_dir, compile=compile, bf16=bf16, teacher=teacher_for(recipe, train))
     model = model.to(memory_format=torch.contiguous_format)
