@@ -163,6 +163,8 @@ def test_shifted_views_keep_eq4_the_mirror_symmetry_and_the_sign(clip):
     if clip:
         assert cwm.min() >= 0
     assert "shifts=2" in repr(net) and "shifts" not in repr(single)
+    with pytest.raises(ValueError, match="shifts is a number of pixels"):
+        GCM(10, 3, shifts=-1)
     net.train()  # training sees one view
     single.train()
     assert torch.allclose(net.cwm(x), single.cwm(x), atol=1e-6)

@@ -100,6 +100,8 @@ class GCM(nn.Module):
                  skips: dict[str, str] | None = None, residual: bool = False,
                  mirror: bool = False, shifts: int = 0):
         super().__init__()
+        if not isinstance(shifts, int) or shifts < 0:
+            raise ValueError(f"shifts is a number of pixels >= 0 (0: no moved views), got {shifts!r}")
         self.num_classes, self.in_channels = num_classes, in_channels
         self.clip_negative, self.mirror, self.shifts = clip_negative, mirror, shifts
         self.skips = dict(GCM_SKIPS if skips is None else skips)
