@@ -101,7 +101,7 @@ class GCM(nn.Module):
                  mirror: bool = False, shifts: int = 0):
         super().__init__()
         if not isinstance(shifts, int) or shifts < 0:
-            raise ValueError(f"shifts is a number of pixels >= 0 (0: no moved views), got {shifts!r}")
+            raise ValueError(f"shifts is a number of pixels >= 0 (0: none), got {shifts!r}")
         self.num_classes, self.in_channels = num_classes, in_channels
         self.clip_negative, self.mirror, self.shifts = clip_negative, mirror, shifts
         self.skips = dict(GCM_SKIPS if skips is None else skips)
