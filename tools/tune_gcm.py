@@ -67,14 +67,13 @@ def views_report(variant: str, epochs: int, shifts=(0, 1, 2, 3)) -> dict:
                        weights_only=False)
     if state["epoch"] != epochs:
         raise RuntimeError(f"tune-{variant}-e{epochs} stopped after epoch {state['epoch']}")
-    model = VARIANTS[variant][0]()
+    net = VARIANTS[variant][0]()
+    net.load_state_dict(state["model"])
     _, val = split()
     views = {"exact": val.images, "jpeg": data.jpeg_recompress(val.images)}
     report = {}
     for s in shifts:
-        net = GCM(10, 3, clip_negative=model.clip_negative, residual=bool(model.residual),
-                  mirror=True, shifts=s)
-        net.load_state_dict(state["model"])
+        net.mirror, net.shifts = True, s  # parameter-free options: the same weights
         acc = {k: train.evaluate(net, replace(val, images=x)) for k, x in views.items()}
         report[f"shifts={s}"] = {"views": len(net.views()), "exact": round(acc["exact"], 6),
                                  "jpeg": round(acc["jpeg"], 6),
@@ -113,14 +112,16 @@ def main() -> None:
                         help="measure finished runs with shifted views (GCM(shifts=s))")
     args = parser.parse_args()
     for variant in args.variants:
-        results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        key = f"{variant}-e{args.epochs}"
         if args.views:
-            results[f"{variant}-e{args.epochs}"]["validation_by_shifts_mirror_averaged"] = \
-                views_report(variant, args.epochs)
+            report = views_report(variant, args.epochs)
+            results = json.loads(OUT.read_text())
+            results[key]["validation_by_shifts_mirror_averaged"] = report
             OUT.write_text(json.dumps(results, indent=1) + "\n")
             continue
         record = run(variant, args.epochs)
-        results[f"{variant}-e{args.epochs}"] = record
+        results = json.loads(OUT.read_text()) if OUT.exists() else {}  # read after the run:
+        results[key] = record  # another variant may have finished meanwhile
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(results, indent=1) + "\n")
         print(f"{variant}, {args.epochs} epochs: validation {record['validation_accuracy']:.4f}, "
