@@ -62,3 +62,28 @@ def test_distilling_a_perfect_teacher_learns(tiny_cnn, blobs):
     history = train.fit(tiny_cnn, blobs, recipe, test=blobs, device="cpu", quiet=True,
                         teacher=torch.stack([teacher, teacher]))
     assert history.test_accuracy[-1] >= 0.95
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_clean_teacher_distills_the_exact_images_answer(tiny_cnn, blobs, clean):
+    # the teacher is right on the exact images and wrong (the next class) on the JPEG copies;
+    # every training view is a JPEG copy, and the loss is the distillation term alone
+    right = 8.0 * F.one_hot(blobs.labels, 3).float()
+    wrong = 8.0 * F.one_hot((blobs.labels + 1) % 3, 3).float()
+    recipe = Recipe(epochs=3, batch_size=10, lr=2e-2, seed=1, distill_weight=1.0, jpeg_p=1.0,
+                    clean_teacher=clean)
+    history = train.fit(tiny_cnn, blobs, recipe, test=blobs, device="cpu", quiet=True,
+                        teacher=torch.stack([right, wrong]))
+    if clean:
+        assert history.test_accuracy[-1] >= 0.95
+    else:
+        assert history.test_accuracy[-1] <= 0.05
+
+
+def test_a_mirror_averaging_teacher_runs_once():
+    images = data.load("cifar10", "test", n=8).images
+    model = checkpoints.load_pretrained("gcm_cifar10_v4").eval()
+    with torch.no_grad():
+        want = model(images).log_softmax(1)
+    assert torch.allclose(distill.teacher_log_probs(["gcm_cifar10_v4"], images), want,
+                          atol=1e-4)

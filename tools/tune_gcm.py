@@ -6,7 +6,8 @@ Each variant trains on the first 45,000 training images and is measured on the l
 (exact images, never seen in training); the results are merged into
 ``data/results/validation/gcm_tuning.json`` (one record per variant and epoch count). A run
 resumes from ``build/runs/tune-VARIANT-eN/state.pt`` if it was stopped. ``--views`` measures
-finished runs with shifted views averaged at inference (``GCM(shifts=s)``), without training.
+finished runs with shifted views averaged at inference (``GCM(shifts=s)``), without training;
+``--view-sets`` with other sets of moves (:data:`VIEW_SETS`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ VARIANTS = {  # name: (model builder, recipe)
     "res_wd2": (lambda: GCM(10, 3, residual=True), replace(BASE, weight_decay=2e-4)),
     "res_kd": (lambda: GCM(10, 3, residual=True),
                replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0)),
+    "res_kd_clean": (lambda: GCM(10, 3, residual=True),
+                     replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0,
+                             clean_teacher=True)),
     "res_kd_jpeg9": (lambda: GCM(10, 3, residual=True),
                      replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0,
                              jpeg_p=0.9)),
@@ -82,6 +86,38 @@ def views_report(variant: str, epochs: int, shifts=(0, 1, 2, 3)) -> dict:
     return report
 
 
+def _cross(*steps: int) -> list[tuple[int, int]]:
+    return [(0, 0)] + [m for s in steps for m in ((s, 0), (-s, 0), (0, s), (0, -s))]
+
+
+# other sets of moves than GCM(shifts=s)'s cross (each also mirrored): more views do not help
+VIEW_SETS = {"cross2": _cross(2), "cross12": _cross(1, 2), "cross23": _cross(2, 3),
+             "grid2": [(a, b) for a in (-2, 0, 2) for b in (-2, 0, 2)],
+             "grid1": [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)],
+             "diag2": [(0, 0), (2, 2), (2, -2), (-2, 2), (-2, -2)]}
+
+
+def view_sets_report(variant: str, epochs: int) -> dict:
+    """Like :func:`views_report` for the moves of :data:`VIEW_SETS` (the model's
+    ``views()`` replaced by each set, mirrored too; maps moved back and averaged as usual)."""
+    state = torch.load(config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}" / "state.pt",
+                       weights_only=False)
+    net = VARIANTS[variant][0]()
+    net.load_state_dict(state["model"])
+    net.mirror = True
+    _, val = split()
+    images = {"exact": val.images, "jpeg": data.jpeg_recompress(val.images)}
+    report = {}
+    for name, moves in VIEW_SETS.items():
+        net.views = lambda moves=moves: [(f, dy, dx) for f in (False, True) for dy, dx in moves]
+        acc = {k: train.evaluate(net, replace(val, images=x)) for k, x in images.items()}
+        report[name] = {"views": 2 * len(moves), "exact": round(acc["exact"], 6),
+                        "jpeg": round(acc["jpeg"], 6),
+                        "mixed": round(0.1 * acc["exact"] + 0.9 * acc["jpeg"], 6)}
+        print(variant, name, report[name], flush=True)
+    return report
+
+
 def run(variant: str, epochs: int, validation: int = 5000) -> dict:
     build, recipe = VARIANTS[variant]
     tr, val = split(validation)
@@ -110,13 +146,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--views", action="store_true",
                         help="measure finished runs with shifted views (GCM(shifts=s))")
+    parser.add_argument("--view-sets", action="store_true",
+                        help="measure finished runs with the other sets of views (VIEW_SETS)")
     args = parser.parse_args()
     for variant in args.variants:
         key = f"{variant}-e{args.epochs}"
-        if args.views:
-            report = views_report(variant, args.epochs)
+        if args.views or args.view_sets:
+            field = "validation_by_shifts" if args.views else "validation_by_view_set"
+            report = (views_report if args.views else view_sets_report)(variant, args.epochs)
             results = json.loads(OUT.read_text())
-            results[key]["validation_by_shifts_mirror_averaged"] = report
+            results[key][field + "_mirror_averaged"] = report
             OUT.write_text(json.dumps(results, indent=1) + "\n")
             continue
         record = run(variant, args.epochs)

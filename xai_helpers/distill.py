@@ -9,7 +9,9 @@ is then trained on
 
 (Hinton et al., Eq. 2 with the usual T^2 factor). The teacher's log-probabilities are computed
 once per training image (exact and JPEG copy, each averaged over the image and its mirror
-image), not per augmented crop: a crop shifted by up to 4 pixels keeps its teacher.
+image), not per augmented crop: a crop shifted by up to 4 pixels keeps its teacher. With
+``Recipe.clean_teacher`` a JPEG copy is distilled towards the teacher's prediction on the exact
+image (privileged information: the teacher sees the clean pixels, the student the degraded ones).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def teacher_log_probs(names: tuple[str, ...] | list[str], images: torch.Tensor, 
                       batch_size: int = 500) -> torch.Tensor:
     """Mean over the checkpoints ``names`` and over the image and its mirror image of the
     log-softmax of the scores: N x K, the teacher's "logits" (a constant per image is
-    irrelevant to the softmax)."""
+    irrelevant to the softmax). A model that averages over the mirror image itself
+    (``GCM(mirror=True)``: the same scores for both) is run once."""
     from . import checkpoints, train
 
     if not names:
@@ -32,9 +35,10 @@ def teacher_log_probs(names: tuple[str, ...] | list[str], images: torch.Tensor, 
     total = 0.0
     for name in names:
         model = checkpoints.load_pretrained(name).eval()
-        for view in (images, images.flip(3)):
+        views = (images,) if getattr(model, "mirror", False) else (images, images.flip(3))
+        for view in views:
             scores = train.predict(model, view, batch_size=batch_size)
-            total = total + scores.float().log_softmax(1)
+            total = total + scores.float().log_softmax(1) * (2 / len(views))
     return total / (2 * len(names))
 
 

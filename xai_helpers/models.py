@@ -74,6 +74,7 @@ class Recipe:
     temperature: float = 4.0
     init: str = ""  # start from this checkpoint's weights instead of random ones (fine-tuning)
     swa: bool = False  # average the weights of every epoch's end (swa.py), BN re-estimated
+    clean_teacher: bool = False  # a JPEG copy is distilled towards the teacher's exact-image view
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,9 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
     bfloat16 autocast (weights, optimiser and evaluation stay float32; GCM on a 2-core CPU with
     AVX-512 BF16: 1,016 instead of 607 images/s per training step). ``teacher``: 2 x N x K
     teacher log-probabilities for the exact and the JPEG copy of each training image
-    (:func:`distill.teacher_log_probs`), distilled with ``recipe.distill_weight``.
+    (:func:`distill.teacher_log_probs`), distilled with ``recipe.distill_weight``; with
+    ``recipe.clean_teacher`` the JPEG copy gets the exact image's teacher (the student learns to
+    give the clean image's answer from the degraded one).
     """
     device = torch.device(device) if device is not None else config.device()
     quiet = config.QUIET if quiet is None else quiet
@@ -198,7 +200,7 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 scores = step_model(x)
             soft = None if teacher is None else teacher[0][index]
-            if soft is not None and jpeg is not None:
+            if soft is not None and jpeg is not None and not recipe.clean_teacher:
                 soft = torch.where(use[:, None], teacher[1][index], soft)
             loss = distill.distill_loss(scores.float(), labels[index], soft,
                                         weight=recipe.distill_weight,
@@ -338,7 +340,8 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
 
 
 def teacher_for(recipe: Recipe, train: data.ImageData) -> torch.Tensor | None:
-    """2 x N x K teacher log-probabilities (exact, JPEG copy) when ``recipe.teachers``."""
+    """2 x N x K teacher log-probabilities (exact, JPEG copy) when ``recipe.teachers``
+    (cached in ``build/cache``; with ``recipe.clean_teacher`` both are the exact image's)."""
     if not recipe.teachers:
         return None
     import hashlib
@@ -348,12 +351,14 @@ def teacher_for(recipe: Recipe, train: data.ImageData) -> torch.Tensor | None:
     key = hashlib.sha256(json.dumps([checkpoints.read_meta(n)["sha256"] for n in recipe.teachers])
                          .encode())
     key.update(train.images.mul(255).round().to(torch.uint8).numpy().tobytes())
+    if recipe.clean_teacher:  # the JPEG copies' teacher is never used: not computed
+        key.update(b"clean")
     key = key.hexdigest()[:16]
     cache = config.BUILD_DIR / "cache" / f"teacher-{key}.pt"
     if cache.exists():
         return torch.load(cache, weights_only=True)
     exact = distill.teacher_log_probs(recipe.teachers, train.images)
-    teacher = torch.stack([exact, distill.teacher_log_probs(
+    teacher = torch.stack([exact, exact if recipe.clean_teacher else distill.teacher_log_probs(
         recipe.teachers, data.jpeg_recompress(train.images))])
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(teacher, cache)
