@@ -10,14 +10,16 @@ committed 1,000-image sample, said in the output), and the inference time per im
 to the CNN's, for ``gcm_cifar10`` (which averages ten views, the image and its mirror image,
 each also moved 2 px four ways: ``GCM(mirror=True, shifts=2)``) and per view
 (``gcm_cifar10_v2``: one view, the same layers). The training throughput is the one recorded
-in each checkpoint's JSON (measured when it was trained). Results go to build/bench/gcm.json.
+in each checkpoint's JSON (measured when it was trained). Last, ``gcm_cifar10`` at small batch
+sizes with its views in one batch and one at a time (``gcm.VIEW_BATCH``). Results go to
+build/bench/gcm.json.
 """
 
 from __future__ import annotations
 
 import torch
 
-from xai_helpers import config, data, models
+from xai_helpers import config, data, gcm, models
 from xai_helpers.gcm_analysis import seconds_per_image
 from xai_helpers.train import evaluate, machine_info, write_report
 
@@ -62,8 +64,33 @@ def main() -> dict:
             report[f"{key}_over_cnn_time_{kind}"] = ratio
             print(f"{gcm_name} ({rows[gcm_name]['views']} view(s)) inference overhead ({kind}): "
                   f"x{ratio:.2f} the CNN's time per image")
+    if "gcm_cifar10" in rows:
+        report["view_batch"] = view_batch_table(models.load_pretrained("gcm_cifar10"), timing)
     write_report(report, "gcm")
     return report
+
+
+def view_batch_table(model: torch.nn.Module, images: torch.Tensor,
+                     sizes: tuple[int, ...] = (1, 2, 4, 6, 8, 16, 32)) -> dict:
+    """ms per image of a multi-view GCM at small batch sizes, all views in one batch against
+    one view at a time (how gcm.VIEW_BATCH, the switch between the two, was chosen)."""
+    table, default = {}, gcm.VIEW_BATCH
+    n_views = len(model.views())
+    print(f"views in one batch vs one at a time ({n_views} views; VIEW_BATCH = {default} "
+          f"images x views):")
+    try:
+        for size in sizes:
+            row = {}
+            for mode, limit in (("one_batch", 10**9), ("one_at_a_time", 0)):
+                gcm.VIEW_BATCH = limit
+                row[mode] = 1e3 * seconds_per_image(model, images[:max(size, 64 // size * size)],
+                                                    batch_size=size)
+            table[size] = row
+            print(f"  batch {size:>3}: {row['one_batch']:.2f} vs {row['one_at_a_time']:.2f} "
+                  f"ms/image")
+    finally:
+        gcm.VIEW_BATCH = default
+    return table
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from xai_helpers import gcm as gcm_module
 from xai_helpers import models
 from xai_helpers.gcm import GCM, layer_table, plain_cnn
 
@@ -145,6 +146,16 @@ def test_moved_views_are_moved_back_and_averaged_over_the_views_that_saw_each_pi
     net._cwm = lambda x: x[:, :1].repeat(1, 4, 1, 1)
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(net.cwm(x), x[:, :1].repeat(1, 4, 1, 1))
+
+
+def test_views_in_one_batch_or_one_at_a_time_give_the_same_maps(monkeypatch):
+    torch.manual_seed(6)
+    net = GCM(10, 3, residual=True, mirror=True, shifts=2).eval()
+    x = torch.rand(3, 3, 32, 32)
+    assert len(x) * len(net.views()) <= gcm_module.VIEW_BATCH  # one batch of 30
+    batched = net.cwm(x)
+    monkeypatch.setattr(gcm_module, "VIEW_BATCH", 0)  # one view at a time
+    torch.testing.assert_close(net.cwm(x), batched, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("clip", [False, True])
