@@ -71,7 +71,7 @@ def main() -> dict:
 
 
 def view_batch_table(model: torch.nn.Module, images: torch.Tensor,
-                     sizes: tuple[int, ...] = (1, 2, 4, 6, 8, 16, 32)) -> dict:
+                     sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 48, 64, 100)) -> dict:
     """ms per image of a multi-view GCM at small batch sizes, all views in one batch against
     one view at a time (how gcm.VIEW_BATCH, the switch between the two, was chosen)."""
     table, default = {}, gcm.VIEW_BATCH

@@ -43,9 +43,10 @@ GCM_LAYERS: tuple[tuple[str, str, int, int, int], ...] = (
 )
 N_ENCODER = 10
 # GCM(mirror/shifts) in eval mode: up to this many images x views go through the network as one
-# batch, more one view at a time (a single image's ten views on a 2-core CPU: see VIEW_BATCH's
-# measurement in benchmarks/bench_gcm.py)
-VIEW_BATCH = 64
+# batch, more one view at a time. benchmarks/bench_gcm.py, ten views, 2-core CPU, ms per image:
+# 1 image 3.8 (one batch) against 11.1 (one view at a time), 16 images 2.2 / 2.8, 32 images
+# 2.4 / 2.5, 100 images 4.9 / 2.3
+VIEW_BATCH = 200
 # Skip connections (ours, not in the paper; no parameters): the output of a decoder layer is
 # added to the encoder output of the same size, as in a U-Net, so the class maps can use the
 # 32 x 32 and 16 x 16 features. Decoder layer -> encoder layer added to its output.
@@ -147,7 +148,7 @@ class GCM(nn.Module):
         inputs = (_move(x.flip(3) if flip else x, dy, dx) for flip, dy, dx in views)
         if len(x) * len(views) <= VIEW_BATCH:  # a few images: all views in one batch
             maps = self._cwm(torch.cat(list(inputs))).split(len(x))
-        else:  # one view at a time (100 images on a CPU: 2.4x faster than one batch)
+        else:  # one view at a time (100 images on a CPU: 2.2x faster than one batch)
             maps = map(self._cwm, inputs)
         for (flip, dy, dx), m in zip(views, maps, strict=True):
             m = _move(m, -dy, -dx)  # moved back

@@ -158,6 +158,9 @@ def gcm_cifar10_clip_v5() -> GCM:
 # Not adopted: distilling each JPEG copy towards the teacher's prediction on the exact image
 # (Recipe.clean_teacher): on the 45,000 / 5,000 split (20-epoch runs) 86.37% on the 10/90 mix
 # of exact and JPEG-75 validation images (mirror-averaged) against 86.75% for res_kd.
+# Neither sixth version beat its starting weights (two views on the 10,000 test images: 88.71%
+# from 88.66% and 88.00% from 88.95%; ten views 89.18% and 88.70% against the promoted 89.31%
+# and 89.64%): records, not used by the notebooks.
 GCM_TEACHERS_V6 = GCM_RECIPE_V4.teachers + ("gcm_cifar10_v4", "gcm_cifar10_v5",
                                             "gcm_cifar10_clip_v4", "gcm_cifar10_clip_v5")
 FINE_TUNE_V6 = {"epochs": 60, "lr": 0.02, "schedule": "cosine", "teachers": GCM_TEACHERS_V6}
