@@ -64,24 +64,37 @@ def split(validation: int = 5000) -> tuple[data.ImageData, data.ImageData]:
     return full.subset(slice(0, cut)), full.subset(slice(cut, None))
 
 
-def views_report(variant: str, epochs: int, shifts=(0, 1, 2, 3)) -> dict:
-    """The finished run's weights with mirror-averaged maps and ``GCM(shifts=s)``: accuracy on
-    the validation images, exact, JPEG-75-recompressed, and the 10/90 mix (the test set's)."""
+def _finished_run(variant: str, epochs: int) -> tuple[GCM, dict[str, data.ImageData]]:
+    """The finished tuning run's model (mirror-averaged maps) and the validation images, exact
+    and JPEG-75-recompressed."""
     state = torch.load(config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}" / "state.pt",
                        weights_only=False)
     if state["epoch"] != epochs:
         raise RuntimeError(f"tune-{variant}-e{epochs} stopped after epoch {state['epoch']}")
     net = VARIANTS[variant][0]()
     net.load_state_dict(state["model"])
+    net.mirror = True  # parameter-free options: the same weights
     _, val = split()
-    views = {"exact": val.images, "jpeg": data.jpeg_recompress(val.images)}
+    return net, {"exact": val, "jpeg": replace(val, images=data.jpeg_recompress(val.images))}
+
+
+def _accuracies(net: GCM, images: dict[str, data.ImageData]) -> dict:
+    """Accuracy on the exact and the JPEG-75 validation images, and their 10/90 mix (the test
+    set's)."""
+    acc = {k: train.evaluate(net, v) for k, v in images.items()}
+    return {"views": len(net.views()), "exact": round(acc["exact"], 6),
+            "jpeg": round(acc["jpeg"], 6),
+            "mixed": round(0.1 * acc["exact"] + 0.9 * acc["jpeg"], 6)}
+
+
+def views_report(variant: str, epochs: int, shifts=(0, 1, 2, 3)) -> dict:
+    """The finished run's weights with mirror-averaged maps and ``GCM(shifts=s)``: accuracy on
+    the validation images, exact, JPEG-75-recompressed, and the 10/90 mix (the test set's)."""
+    net, images = _finished_run(variant, epochs)
     report = {}
     for s in shifts:
-        net.mirror, net.shifts = True, s  # parameter-free options: the same weights
-        acc = {k: train.evaluate(net, replace(val, images=x)) for k, x in views.items()}
-        report[f"shifts={s}"] = {"views": len(net.views()), "exact": round(acc["exact"], 6),
-                                 "jpeg": round(acc["jpeg"], 6),
-                                 "mixed": round(0.1 * acc["exact"] + 0.9 * acc["jpeg"], 6)}
+        net.shifts = s
+        report[f"shifts={s}"] = _accuracies(net, images)
         print(variant, f"shifts={s}", report[f"shifts={s}"], flush=True)
     return report
 
@@ -100,20 +113,11 @@ VIEW_SETS = {"cross2": _cross(2), "cross12": _cross(1, 2), "cross23": _cross(2, 
 def view_sets_report(variant: str, epochs: int) -> dict:
     """Like :func:`views_report` for the moves of :data:`VIEW_SETS` (the model's
     ``views()`` replaced by each set, mirrored too; maps moved back and averaged as usual)."""
-    state = torch.load(config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}" / "state.pt",
-                       weights_only=False)
-    net = VARIANTS[variant][0]()
-    net.load_state_dict(state["model"])
-    net.mirror = True
-    _, val = split()
-    images = {"exact": val.images, "jpeg": data.jpeg_recompress(val.images)}
+    net, images = _finished_run(variant, epochs)
     report = {}
     for name, moves in VIEW_SETS.items():
         net.views = lambda moves=moves: [(f, dy, dx) for f in (False, True) for dy, dx in moves]
-        acc = {k: train.evaluate(net, replace(val, images=x)) for k, x in images.items()}
-        report[name] = {"views": 2 * len(moves), "exact": round(acc["exact"], 6),
-                        "jpeg": round(acc["jpeg"], 6),
-                        "mixed": round(0.1 * acc["exact"] + 0.9 * acc["jpeg"], 6)}
+        report[name] = _accuracies(net, images)
         print(variant, name, report[name], flush=True)
     return report
 
