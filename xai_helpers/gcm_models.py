@@ -72,10 +72,16 @@ def gcm_cifar10_v3() -> GCM:
 SHIFTS = 2
 
 
-# The notebooks' clipped GCM: the second version's weights (gcm_cifar10_clip_v2, copied by
-# tools/promote_checkpoint.py) with averaged maps: one view 87.43%, with the mirror image's
-# 88.95%, ten views (SHIFTS) 89.64% on the 10,000 test images.
-@register("gcm_cifar10_clip", dataset="cifar10", recipe=GCM_RECIPE, paper=GCM_PAPER + ", 4.3",
+# The notebooks' clipped GCM: the seventh version's weights (gcm_cifar10_clip_v7: the second
+# version's recipe, no residual adds, no teacher, for 300 epochs instead of 120; copied by
+# tools/promote_checkpoint.py) with maps averaged over ten views (SHIFTS): 89.92% on the 10,000
+# test images (two views 89.12%). Before it, the second version's weights: two views 88.95%,
+# ten views 89.64%.
+GCM_RECIPE_CLIP_V7 = replace(GCM_RECIPE, epochs=300)
+
+
+@register("gcm_cifar10_clip", dataset="cifar10", recipe=GCM_RECIPE_CLIP_V7,
+          paper=GCM_PAPER + ", 4.3",
           target=0.899,
           description="GCM with a ReLU after layer 15: no negative CWM or CCM (section 4.3); "
                       "maps averaged over ten views (the image and its mirror image, each "
@@ -182,11 +188,12 @@ def gcm_cifar10_clip_v6() -> GCM:
     return GCM(10, 3, clip_negative=True, mirror=True)
 
 
-# Seventh version (clipped only, in training across sessions): the clipped GCM that the
-# promoted weights come from (gcm_cifar10_clip_v2: no residual adds, no teacher, 120 epochs,
-# 95.1% training accuracy at the end), trained 300 epochs; distillation is left out because it
-# lowered the clipped GCM's test accuracy twice (gcm_cifar10_clip_v4, gcm_cifar10_clip_v6).
-@register("gcm_cifar10_clip_v7", dataset="cifar10", recipe=replace(GCM_RECIPE, epochs=300),
+# Seventh clipped version: the recipe of the second one (gcm_cifar10_clip_v2: no residual adds,
+# no teacher, 120 epochs, 95.1% training accuracy at the end), trained 300 epochs (97.4% training
+# accuracy at the end; 89.12% with two views, 89.92% with ten: promoted to gcm_cifar10_clip);
+# distillation is left out because it lowered the clipped GCM's test accuracy twice
+# (gcm_cifar10_clip_v4, gcm_cifar10_clip_v6).
+@register("gcm_cifar10_clip_v7", dataset="cifar10", recipe=GCM_RECIPE_CLIP_V7,
           paper=GCM_PAPER + ", 4.3",
           description="seventh clipped GCM: the second one's recipe, 300 epochs")
 def gcm_cifar10_clip_v7() -> GCM:
