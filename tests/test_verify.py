@@ -67,3 +67,9 @@ def test_verify_reports_whether_a_reproduction_target_is_met(tmp_path, monkeypat
                             models.ModelSpec(**{**spec.__dict__, "target": target}))
         [row] = verify.verify(directory=store)
         assert row["status"] == f"ok; target {100 * target:.2f}% {words}"
+
+
+def test_target_status_compares_against_the_registered_target():
+    assert models.target_status("gcm_cifar10_clip", 89.90) == "target 89.90% met"
+    assert models.target_status("gcm_cifar10_clip", 89.89) == "target 89.90% NOT met"
+    assert models.target_status("gcm_cifar10_v2", 99.0) is None

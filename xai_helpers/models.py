@@ -115,6 +115,15 @@ def spec(name: str) -> ModelSpec:
     return REGISTRY[name]
 
 
+def target_status(name: str, accuracy: float) -> str | None:
+    """``"target 89.90% met"`` (or ``NOT met``) for a test ``accuracy`` in percent, against the
+    issue's reproduction target of registered model ``name``; None when it has no target."""
+    target = REGISTRY[name].target if name in REGISTRY else None
+    if target is None:
+        return None
+    return f"target {100 * target:.2f}% {'met' if accuracy >= 100 * target - 1e-9 else 'NOT met'}"
+
+
 def build(name: str) -> nn.Module:
     """A freshly initialised (untrained) model ``name``."""
     return spec(name).build()
