@@ -44,6 +44,16 @@ def test_promote_copies_the_weights_and_measures_them_under_the_new_architecture
     assert meta["test_size_exact"] == 20 and "jpeg_drop" in meta
 
 
+def test_a_dry_run_measures_the_same_and_writes_nothing(store):
+    test = data.load("cifar10", "test", n=40, verbose=False)
+    test = replace(test, full=True, exact=torch.arange(40) < 20)
+    before = sorted(p.name for p in store.iterdir())
+    meta = promote_checkpoint.promote("gcm_cifar10_v3", "gcm_cifar10", store, test=test,
+                                      dry_run=True)
+    assert sorted(p.name for p in store.iterdir()) == before
+    assert meta == promote_checkpoint.promote("gcm_cifar10_v3", "gcm_cifar10", store, test=test)
+
+
 def test_promote_refuses_quick_checkpoints_other_datasets_and_partial_test_sets(store):
     js = store / "gcm_cifar10_v3.json"
     meta = json.loads(js.read_text())

@@ -1,13 +1,15 @@
 """Give a trained checkpoint a registered name: copy ``SRC.pt`` to ``DST.pt`` and re-measure it.
 
     XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py gcm_cifar10_v3 gcm_cifar10
+    XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py --dry-run gcm_cifar10_v7 gcm_cifar10
 
 How a new version of a model replaces the one the notebooks use, without retraining: the
 weights are copied byte for byte, loaded into ``DST``'s registered architecture (which must
 fit them; it may differ in parameter-free options, e.g. ``GCM(mirror=True)``), and measured
 again on the full test set. ``DST.json`` is ``SRC.json`` (how the weights were trained) with
 ``DST``'s name and description, the accuracies measured now, and ``promoted_from``. The
-per-epoch history stays the one measured during training, under ``DST``'s name.
+per-epoch history stays the one measured during training, under ``DST``'s name. ``--dry-run``
+measures and prints without writing anything (does the new version beat the promoted one?).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from xai_helpers import checkpoints, config, data, models, train  # noqa: E402
 
 
 def promote(src: str, dst: str, directory: Path | None = None,
-            test: data.ImageData | None = None) -> dict:
+            test: data.ImageData | None = None, dry_run: bool = False) -> dict:
     """Copy checkpoint ``src`` to ``dst``, re-measure it under ``dst``'s architecture on
-    ``test`` (default: the full test split of its dataset; required)."""
+    ``test`` (default: the full test split of its dataset; required); ``dry_run``: measure
+    only, copy and write nothing."""
     spec = models.spec(dst)
     meta = checkpoints.read_meta(src, directory)
     if meta.get("quick"):
@@ -50,6 +53,8 @@ def promote(src: str, dst: str, directory: Path | None = None,
             "promoted_from": src, "test_accuracy": round(train.evaluate(model, test), 6)}
     if not bool(test.exact.all()):
         meta.update(train.jpeg_report(model, test))
+    if dry_run:
+        return meta
     src_pt, _ = checkpoints.checkpoint_paths(src, directory)
     dst_pt, dst_js = checkpoints.checkpoint_paths(dst, directory)
     shutil.copyfile(src_pt, dst_pt)  # byte for byte: the SHA-256 in the JSON stays true
@@ -61,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("src", help="the trained checkpoint, e.g. gcm_cifar10_v3")
     parser.add_argument("dst", help="the registered name it becomes, e.g. gcm_cifar10")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="measure only: write nothing into data/checkpoints")
     args = parser.parse_args(argv)
-    meta = promote(args.src, args.dst)
-    print(f"{args.dst} <- {args.src}: {100 * meta['test_accuracy']:.2f}% on "
-          f"{meta['test_size']:,} test images")
+    meta = promote(args.src, args.dst, dry_run=args.dry_run)
+    exact = (f"; {100 * meta['test_accuracy_exact']:.1f}% on the {meta['test_size_exact']:,} "
+             f"exact ones, recompressed {100 * meta['test_accuracy_exact_recompressed']:.1f}%"
+             if "test_accuracy_exact" in meta else "")
+    verb = "would become" if args.dry_run else "<-"
+    print(f"{args.dst} {verb} {args.src}: {100 * meta['test_accuracy']:.2f}% on "
+          f"{meta['test_size']:,} test images{exact}")
     return 0
 
 
