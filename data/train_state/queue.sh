@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training queue of issue 5 (seventh signed GCM: 300 epochs, about 2.4 h) on a CPU, resumable across sessions. Restores
+# Training queue of issue 5 on a CPU, resumable across sessions (empty at present). Restores
 # the committed states of unfinished runs into build/runs/ and the cached teacher predictions
 # into build/cache/ first; skips a run whose checkpoint is already committed.
 #   setsid nohup bash data/train_state/queue.sh > build/logs/queue.log 2>&1 &
@@ -21,5 +21,4 @@ while read -r name flags; do
   done_already "$name" && continue
   .venv/bin/python -m xai_helpers.train "$name" $flags > "build/logs/$name.log" 2>&1 || exit 1
 done <<'JOBS'
-gcm_cifar10_v7 --compile --bf16
 JOBS
