@@ -110,17 +110,6 @@ def gcm_cifar10_v4() -> GCM:
     return GCM(10, 3, residual=True, mirror=True)
 
 
-# The notebooks' GCM: the fourth version's weights (gcm_cifar10_v4, copied by
-# tools/promote_checkpoint.py) with maps averaged over ten views (SHIFTS): 89.31% on the
-# 10,000 test images (two views 88.66%; the fifth version with ten views 89.29%).
-@register("gcm_cifar10", dataset="cifar10", recipe=GCM_RECIPE_V4, paper=GCM_PAPER, target=0.904,
-          description="Generative Contribution Mappings: encoder (layers 1-10), shared decoder "
-                      "(11-14) with U-Net skips and residual adds, one 3x3 filter per class "
-                      "(15); score = mean of the CCM; maps averaged over ten views (the image "
-                      "and its mirror image, each also moved 2 px four ways); distilled from "
-                      "six CIFAR-10 models")
-def gcm_cifar10() -> GCM:
-    return GCM(10, 3, residual=True, mirror=True, shifts=SHIFTS)
 
 
 # The fourth clipped GCM did not beat the second one with mirror-averaged maps (88.47% against
@@ -200,6 +189,36 @@ def gcm_cifar10_clip_v7() -> GCM:
     return GCM(10, 3, clip_negative=True, mirror=True)
 
 
+# Eighth signed version: the clipped GCM's weights (gcm_cifar10_clip_v7: no residual adds, no
+# teacher, 300 epochs) with the ReLU after layer 15 taken away, fine-tuned 40 epochs without a
+# teacher: 89.25% on the 10,000 test images with two views, 90.04% with ten (promoted to
+# gcm_cifar10). The signed GCMs trained from scratch stayed at or below 89.31% with ten views
+# (gcm_cifar10_v4 to v7), while the clipped one reached 89.92%, and they lost more to JPEG
+# (1,000 exact test images against the same recompressed: 2.3-3.0 points, the clipped 0.8,
+# v8 0.1).
+V8_RECIPE = replace(GCM_RECIPE_CLIP_V7, init="gcm_cifar10_clip_v7", epochs=40, lr=0.02)
+
+
+@register("gcm_cifar10_v8", dataset="cifar10", recipe=V8_RECIPE, paper=GCM_PAPER,
+          description="eighth GCM: gcm_cifar10_clip_v7's weights without the clipping ReLU, "
+                      "fine-tuned 40 epochs")
+def gcm_cifar10_v8() -> GCM:
+    return GCM(10, 3, mirror=True)
+
+
+# The notebooks' GCM: the eighth version's weights (gcm_cifar10_v8, copied by
+# tools/promote_checkpoint.py) with maps averaged over ten views (SHIFTS): 90.04% on the 10,000
+# test images (two views 89.25%). Before it, the fourth version's weights (residual adds): two
+# views 88.66%, ten views 89.31%.
+@register("gcm_cifar10", dataset="cifar10", recipe=V8_RECIPE, paper=GCM_PAPER, target=0.904,
+          description="Generative Contribution Mappings: encoder (layers 1-10), shared decoder "
+                      "(11-14) with U-Net skips, one 3x3 filter per class (15); score = mean of "
+                      "the CCM; maps averaged over ten views (the image and its mirror image, "
+                      "each also moved 2 px four ways); started from the clipped GCM's weights")
+def gcm_cifar10() -> GCM:
+    return GCM(10, 3, mirror=True, shifts=SHIFTS)
+
+
 # Seventh signed version: the recipe of the fourth one (residual adds, mirror-averaged maps,
 # distillation a = 0.7, T = 4; 93.5% training accuracy after 200 epochs) for 300 epochs, from
 # scratch, towards the sixth version's ten teachers: 93.4% training accuracy at the end, 88.61%
@@ -210,17 +229,6 @@ def gcm_cifar10_clip_v7() -> GCM:
           description="seventh GCM: the fourth one's recipe, 300 epochs, ten teachers")
 def gcm_cifar10_v7() -> GCM:
     return GCM(10, 3, residual=True, mirror=True)
-
-
-# Eighth signed version: the clipped GCM's weights (gcm_cifar10_clip_v7: no residual adds, no
-# teacher) with the ReLU after layer 15 taken away, fine-tuned 40 epochs without a teacher.
-@register("gcm_cifar10_v8", dataset="cifar10",
-          recipe=replace(GCM_RECIPE_CLIP_V7, init="gcm_cifar10_clip_v7", epochs=40, lr=0.02),
-          paper=GCM_PAPER,
-          description="eighth GCM: gcm_cifar10_clip_v7's weights without the clipping ReLU, "
-                      "fine-tuned 40 epochs")
-def gcm_cifar10_v8() -> GCM:
-    return GCM(10, 3, mirror=True)
 
 
 @register("cnn_cifar10", dataset="cifar10", recipe=GCM_RECIPE_V1, paper=GCM_PAPER + ", 4.4",
