@@ -219,6 +219,15 @@ def gcm_cifar10() -> GCM:
     return GCM(10, 3, mirror=True, shifts=SHIFTS)
 
 
+# Ninth signed version (in training across sessions): the eighth one's weights, 40 more epochs
+# from a learning rate of 0.01 (a second cosine cycle), no teacher.
+@register("gcm_cifar10_v9", dataset="cifar10",
+          recipe=replace(V8_RECIPE, init="gcm_cifar10_v8", lr=0.01), paper=GCM_PAPER,
+          description="ninth GCM: gcm_cifar10_v8 fine-tuned 40 more epochs")
+def gcm_cifar10_v9() -> GCM:
+    return GCM(10, 3, mirror=True)
+
+
 # Seventh signed version: the recipe of the fourth one (residual adds, mirror-averaged maps,
 # distillation a = 0.7, T = 4; 93.5% training accuracy after 200 epochs) for 300 epochs, from
 # scratch, towards the sixth version's ten teachers: 93.4% training accuracy at the end, 88.61%
