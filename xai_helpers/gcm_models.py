@@ -110,8 +110,6 @@ def gcm_cifar10_v4() -> GCM:
     return GCM(10, 3, residual=True, mirror=True)
 
 
-
-
 # The fourth clipped GCM did not beat the second one with mirror-averaged maps (88.47% against
 # 88.95% on the 10,000 test images; 90.9% on the 1,000 exact ones): kept as a record only.
 @register("gcm_cifar10_clip_v4", dataset="cifar10", recipe=GCM_RECIPE_V4,
