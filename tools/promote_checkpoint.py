@@ -1,6 +1,6 @@
 """Give a trained checkpoint a registered name: copy ``SRC.pt`` to ``DST.pt`` and re-measure it.
 
-    XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py gcm_cifar10_v3 gcm_cifar10
+    XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py gcm_cifar10_v8 gcm_cifar10
     XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py --dry-run gcm_cifar10_v9 \
         gcm_cifar10
 
