@@ -80,3 +80,25 @@ def test_fine_tuned_models_start_from_a_registered_checkpoint_of_the_same_build(
     assert init in models.REGISTRY and init != name
     ours, theirs = models.build(name).state_dict(), models.build(init).state_dict()
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+
+
+def test_a_recipe_with_average_and_no_epochs_is_the_mean_of_those_checkpoints(blobs,
+                                                                              monkeypatch):
+    # cyclic SWA: the ends of earlier cycles, here two differently seeded trained models
+    ends = {}
+    for name, seed in (("cycle_a", 1), ("cycle_b", 2)):
+        end = _model()
+        train.fit(end, blobs, Recipe(epochs=2, batch_size=10, lr=2e-2, seed=seed), device="cpu")
+        ends[name] = end.eval()
+    monkeypatch.setattr(models, "load_pretrained", lambda name, device="cpu": ends[name])
+    model = _model()
+    recipe = Recipe(epochs=0, batch_size=10, schedule="cosine", average=tuple(ends))
+    history = train.fit(model, blobs, recipe, device="cpu")
+    assert history.epoch == [] and history.seconds > 0  # no training, one pass for BN
+    for name, param in model.named_parameters():
+        mean = (dict(ends["cycle_a"].named_parameters())[name]
+                + dict(ends["cycle_b"].named_parameters())[name]) / 2
+        torch.testing.assert_close(param.detach(), mean.detach(), rtol=1e-5, atol=1e-6)
+    bn = model[1]  # BN statistics re-estimated for the mean weights, not either end's
+    assert not torch.equal(bn.running_mean, ends["cycle_a"][1].running_mean)
+    assert train.evaluate(model, blobs, device="cpu") >= 0.9

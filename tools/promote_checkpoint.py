@@ -6,8 +6,9 @@
 
 How a new version of a model replaces the one the notebooks use, without retraining: the
 weights are copied byte for byte, loaded into ``DST``'s registered architecture (which must
-fit them; it may differ in parameter-free options, e.g. ``GCM(mirror=True)``), and measured
-again on the full test set. ``DST.json`` is ``SRC.json`` (how the weights were trained) with
+fit them; it may differ in test-time options, e.g. ``GCM(mirror=True)``, but not in options
+that change the trained function without parameters: residual adds, the clipping ReLU, skip
+connections, ``BUILD_OPTIONS``), and measured again on the full test set. ``DST.json`` is ``SRC.json`` (how the weights were trained) with
 ``DST``'s name and description, the accuracies measured now, and ``promoted_from``. The
 per-epoch history stays the one measured during training, under ``DST``'s name. ``--dry-run``
 measures and prints without writing anything (does the new version beat the promoted one?).
@@ -26,6 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from xai_helpers import checkpoints, config, data, models, train  # noqa: E402
 
+# parameter-free options under which weights trained with one value compute something else
+BUILD_OPTIONS = ("residual", "clip_negative", "skips")
+
 
 def promote(src: str, dst: str, directory: Path | None = None,
             test: data.ImageData | None = None, dry_run: bool = False) -> dict:
@@ -42,8 +46,16 @@ def promote(src: str, dst: str, directory: Path | None = None,
     if not test.full:
         raise data.DataUnavailableError(f"promoting needs the full {spec.dataset} test split; "
                                         f"set XAI_DATA_DIR (got {test.describe()})")
-    weights = checkpoints.load_pretrained(src, directory=directory).state_dict()  # hash checked
+    trained = checkpoints.load_pretrained(src, directory=directory)  # hash checked
+    weights = trained.state_dict()
     model = models.build(dst)
+    for option in BUILD_OPTIONS:
+        was, now = getattr(trained, option, None), getattr(model, option, None)
+        if was != now:
+            raise checkpoints.CheckpointError(
+                f"{src} was trained with {option}={was!r}, {dst} is built with {option}={now!r}: "
+                f"the same weights would compute a different network; register {dst} with "
+                f"{src}'s build first")
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:

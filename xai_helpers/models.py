@@ -75,6 +75,7 @@ class Recipe:
     init: str = ""  # start from this checkpoint's weights instead of random ones (fine-tuning)
     swa: bool = False  # average the weights of every epoch's end (swa.py), BN re-estimated
     clean_teacher: bool = False  # a JPEG copy is distilled towards the teacher's exact-image view
+    average: tuple[str, ...] = ()  # cyclic SWA: these checkpoints' weights enter the average first
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,14 @@ normalisation's running statistics belong to no one set of weights, so they are 
 by one pass over the training images with the averaged weights (their section 3.2). The
 averaged network has the same layers and parameters as the original: a GCM stays a GCM.
 
+*Cyclic* SWA (their section 3.2 with a cyclical learning rate) averages the weights at the ends
+of learning-rate cycles instead of epochs: a recipe with ``average=(A, B, ...)`` enters the
+committed checkpoints A, B, ... (each the end of one cosine cycle, the next started from the
+last) into the average before its own epochs; with ``epochs=0`` the model is their mean.
+
 Thin wrappers over :mod:`torch.optim.swa_utils`; :func:`train.fit` calls them when a recipe
-has ``swa=True`` (and usually ``init=`` a trained checkpoint, ``schedule="none"``).
+has ``swa=True`` (and usually ``init=`` a trained checkpoint, ``schedule="none"``) or
+``average=``.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps: in
     if recipe.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps)
-                                                        / total_steps)))
+                                                        / max(total_steps, 1))))
     raise ValueError(f"unknown schedule {recipe.schedule!r}: use none or cosine")
 
 
@@ -153,7 +153,9 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
     optimizer = _optimizer(model, recipe)
     scheduler = _scheduler(optimizer, recipe, total_steps)
     history, start = History(), 0
-    averaged = swa.averaged(model) if recipe.swa else None
+    averaged = swa.averaged(model) if recipe.swa or recipe.average else None
+    for name in recipe.average:  # cyclic SWA: the ends of earlier cycles (swa.py)
+        averaged.update_parameters(models.load_pretrained(name, device))
 
     state_file = Path(run_dir) / "state.pt" if run_dir is not None else None
     if state_file is not None and state_file.exists():
@@ -229,10 +231,12 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
             _save_state(state_file, model, optimizer, scheduler, recipe, len(train),
                         epoch + 1, history, averaged)
     if averaged is not None:  # one pass over the training views re-estimates BN's statistics
+        tick = time.perf_counter()
         generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epochs)
         swa.finish(model, averaged, (_view(images, jpeg, index, recipe, generator)[0]
                                      for index in torch.arange(len(train)).to(device)
                                      .split(recipe.batch_size)))
+        history.seconds += time.perf_counter() - tick
     model.eval()
     return history
 
