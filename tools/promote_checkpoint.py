@@ -8,10 +8,11 @@ How a new version of a model replaces the one the notebooks use, without retrain
 weights are copied byte for byte, loaded into ``DST``'s registered architecture (which must
 fit them; it may differ in test-time options, e.g. ``GCM(mirror=True)``, but not in options
 that change the trained function without parameters: residual adds, the clipping ReLU, skip
-connections, ``BUILD_OPTIONS``), and measured again on the full test set. ``DST.json`` is ``SRC.json`` (how the weights were trained) with
-``DST``'s name and description, the accuracies measured now, and ``promoted_from``. The
-per-epoch history stays the one measured during training, under ``DST``'s name. ``--dry-run``
-measures and prints without writing anything (does the new version beat the promoted one?).
+connections, ``BUILD_OPTIONS``), and measured again on the full test set. ``DST.json`` is
+``SRC.json`` (how the weights were trained) with ``DST``'s name and description, the
+accuracies measured now, and ``promoted_from``. The per-epoch history stays the one measured
+during training, under ``DST``'s name. ``--dry-run`` measures and prints without writing
+anything (does the new version beat the promoted one?).
 """
 
 from __future__ import annotations

@@ -237,6 +237,18 @@ def gcm_cifar10_v10() -> GCM:
     return GCM(10, 3, mirror=True)
 
 
+# Eleventh signed version: cyclic stochastic weight averaging (swa.py), no training: the mean of
+# the weights at the ends of the three cosine cycles (the eighth, ninth and tenth versions),
+# BN statistics re-estimated by one pass over the training views.
+@register("gcm_cifar10_v11", dataset="cifar10",
+          recipe=replace(V8_RECIPE, init="", epochs=0,
+                         average=("gcm_cifar10_v8", "gcm_cifar10_v9", "gcm_cifar10_v10")),
+          paper=GCM_PAPER, description="eleventh GCM: the mean of gcm_cifar10_v8, _v9 and "
+                                       "_v10's weights (cyclic SWA), BN re-estimated")
+def gcm_cifar10_v11() -> GCM:
+    return GCM(10, 3, mirror=True)
+
+
 # Seventh signed version: the recipe of the fourth one (residual adds, mirror-averaged maps,
 # distillation a = 0.7, T = 4; 93.5% training accuracy after 200 epochs) for 300 epochs, from
 # scratch, towards the sixth version's ten teachers: 93.4% training accuracy at the end, 88.61%
