@@ -195,6 +195,7 @@ def gcm_cifar10_clip_v7() -> GCM:
 # (1,000 exact test images against the same recompressed: 2.3-3.0 points, the clipped 0.8,
 # v8 0.1).
 V8_RECIPE = replace(GCM_RECIPE_CLIP_V7, init="gcm_cifar10_clip_v7", epochs=40, lr=0.02)
+V9_RECIPE = replace(V8_RECIPE, init="gcm_cifar10_v8", lr=0.01)  # a second cosine cycle
 
 
 @register("gcm_cifar10_v8", dataset="cifar10", recipe=V8_RECIPE, paper=GCM_PAPER,
@@ -204,11 +205,13 @@ def gcm_cifar10_v8() -> GCM:
     return GCM(10, 3, mirror=True)
 
 
-# The notebooks' GCM: the eighth version's weights (gcm_cifar10_v8, copied by
-# tools/promote_checkpoint.py) with maps averaged over ten views (SHIFTS): 90.04% on the 10,000
-# test images (two views 89.25%). Before it, the fourth version's weights (residual adds): two
-# views 88.66%, ten views 89.31%.
-@register("gcm_cifar10", dataset="cifar10", recipe=V8_RECIPE, paper=GCM_PAPER, target=0.904,
+# The notebooks' GCM: the ninth version's weights (gcm_cifar10_v9, copied by
+# tools/promote_checkpoint.py) with maps averaged over ten views (SHIFTS): 90.15% on the 10,000
+# test images (two views 89.38%). Before them, the eighth version's weights: ten views 90.04%
+# (two 89.25%); before those, the fourth's (residual adds): ten views 89.31% (two 88.66%). The
+# tenth (90.08% with ten views) and the eleventh (cyclic SWA of the eighth to tenth: 90.12%)
+# did not beat the ninth.
+@register("gcm_cifar10", dataset="cifar10", recipe=V9_RECIPE, paper=GCM_PAPER, target=0.904,
           description="Generative Contribution Mappings: encoder (layers 1-10), shared decoder "
                       "(11-14) with U-Net skips, one 3x3 filter per class (15); score = mean of "
                       "the CCM; maps averaged over ten views (the image and its mirror image, "
@@ -219,17 +222,18 @@ def gcm_cifar10() -> GCM:
 
 # Ninth signed version: the eighth one's weights, 40 more epochs from a learning rate of 0.01
 # (a second cosine cycle), no teacher: 97.3% training accuracy at the end, 89.38% on the 10,000
-# test images with two views, 90.15% with ten (the eighth: 89.25% and 90.04%).
-@register("gcm_cifar10_v9", dataset="cifar10",
-          recipe=replace(V8_RECIPE, init="gcm_cifar10_v8", lr=0.01), paper=GCM_PAPER,
+# test images with two views, 90.15% with ten (the eighth: 89.25% and 90.04%); promoted to
+# gcm_cifar10.
+@register("gcm_cifar10_v9", dataset="cifar10", recipe=V9_RECIPE, paper=GCM_PAPER,
           description="ninth GCM: gcm_cifar10_v8 fine-tuned 40 more epochs")
 def gcm_cifar10_v9() -> GCM:
     return GCM(10, 3, mirror=True)
 
 
-# Tenth signed version (in training across sessions): a third cosine cycle, from the ninth one's
-# weights, another data order (seed 1). The ends of cycles are the points that cyclic stochastic
-# weight averaging (Izmailov et al. 2018) averages.
+# Tenth signed version: a third cosine cycle, from the ninth one's weights, another data order
+# (seed 1): 97.6% training accuracy at the end, 89.31% on the 10,000 test images with two views,
+# 90.08% with ten. The ends of cycles are the points that cyclic stochastic weight averaging
+# (Izmailov et al. 2018) averages.
 @register("gcm_cifar10_v10", dataset="cifar10",
           recipe=replace(V8_RECIPE, init="gcm_cifar10_v9", lr=0.01, seed=1), paper=GCM_PAPER,
           description="tenth GCM: gcm_cifar10_v9 fine-tuned 40 more epochs (seed 1)")
@@ -239,7 +243,8 @@ def gcm_cifar10_v10() -> GCM:
 
 # Eleventh signed version: cyclic stochastic weight averaging (swa.py), no training: the mean of
 # the weights at the ends of the three cosine cycles (the eighth, ninth and tenth versions),
-# BN statistics re-estimated by one pass over the training views.
+# BN statistics re-estimated by one pass over the training views: 89.55% on the 10,000 test
+# images with two views (the best two-view signed GCM), 90.12% with ten (the ninth: 90.15%).
 @register("gcm_cifar10_v11", dataset="cifar10",
           recipe=replace(V8_RECIPE, init="", epochs=0,
                          average=("gcm_cifar10_v8", "gcm_cifar10_v9", "gcm_cifar10_v10")),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Training queue of issue 5 on a CPU, resumable across sessions (the tenth signed GCM: 40 epochs, about 48 min). Restores
+# Training queue of issue 5 on a CPU, resumable across sessions (empty at present: add
+# a line NAME FLAGS below the JOBS line). Restores
 # the committed states of unfinished runs into build/runs/ and the cached teacher predictions
 # into build/cache/ first; skips a run whose checkpoint is already committed.
 #   setsid nohup bash data/train_state/queue.sh > build/logs/queue.log 2>&1 &
@@ -21,6 +22,4 @@ while read -r name flags; do
   done_already "$name" && continue
   .venv/bin/python -m xai_helpers.train "$name" $flags > "build/logs/$name.log" 2>&1 || exit 1
 done <<'JOBS'
-gcm_cifar10_v10 --compile --bf16
-gcm_cifar10_v11
 JOBS
