@@ -235,7 +235,7 @@ def gcm_cifar10_v9() -> GCM:
 # 90.08% with ten. The ends of cycles are the points that cyclic stochastic weight averaging
 # (Izmailov et al. 2018) averages.
 @register("gcm_cifar10_v10", dataset="cifar10",
-          recipe=replace(V8_RECIPE, init="gcm_cifar10_v9", lr=0.01, seed=1), paper=GCM_PAPER,
+          recipe=replace(V9_RECIPE, init="gcm_cifar10_v9", seed=1), paper=GCM_PAPER,
           description="tenth GCM: gcm_cifar10_v9 fine-tuned 40 more epochs (seed 1)")
 def gcm_cifar10_v10() -> GCM:
     return GCM(10, 3, mirror=True)
