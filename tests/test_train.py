@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from xai_helpers import config, models, train
+from xai_helpers import augment, config, models, train
 from xai_helpers.models import Recipe
 
 RECIPE = Recipe(epochs=3, batch_size=10, lr=2e-2, schedule="cosine", seed=1)
@@ -91,12 +91,31 @@ def test_augment_keeps_shape_and_moves_content():
     x = torch.zeros(64, 3, 32, 32)
     x[:, :, 10:20, 10:20] = 1.0
     for kind in ("shift", "crop_flip"):
-        out = train.augment(x, kind, g)
+        out = augment.augment(x, kind, g)
         assert out.shape == x.shape
         assert set(out.unique().tolist()) <= {0.0, 1.0}
         assert (out.sum((1, 2, 3)) == 300).all()  # a 10x10 square never leaves a 4-px shift
         assert not torch.equal(out, x)
-    assert train.augment(x, "none", g) is x
+    assert augment.augment(x, "none", g) is x
+    with pytest.raises(ValueError, match="unknown augment 'mixup'"):
+        augment.augment(x, "mixup", g)
+
+
+def test_cutout_zeroes_one_clipped_16px_square_per_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(500, 3, 32, 32) + 0.5  # no pixel is 0 before Cutout
+    out = augment.cutout(x, g)
+    hole = out == 0
+    assert (hole.all(1) == hole.any(1)).all()  # every channel of a pixel, or none
+    hole = hole[:, 0]
+    rows, cols = hole.any(2), hole.any(1)
+    assert torch.equal(hole, rows[:, :, None] & cols[:, None, :])  # one axis-aligned rectangle
+    area = hole.sum((1, 2))
+    assert area.max() == 256 and area.min() >= 64  # 16x16, at least a quarter left at a corner
+    assert (area < 256).any()  # squares centred near the border are clipped
+    assert torch.equal(out[~hole[:, None].expand_as(x)], x[~hole[:, None].expand_as(x)])
+    full = augment.augment(x, "crop_flip_cutout", torch.Generator().manual_seed(1))
+    assert ((full == 0).all(1).sum((1, 2)) >= 64).all()
 
 
 def test_predict_restores_training_mode(tiny_cnn):

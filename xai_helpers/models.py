@@ -64,7 +64,7 @@ class Recipe:
     lr: float = 1e-3
     weight_decay: float = 0.0
     schedule: str = "none"  # "none" or "cosine" (per step, to 0 at the end)
-    augment: str = "none"  # "none", "shift" (random 2-px shifts) or "crop_flip" (CIFAR-style)
+    augment: str = "none"  # "none", "shift", "crop_flip" or "crop_flip_cutout" (augment.py)
     label_smoothing: float = 0.0
     seed: int = 0
     max_steps: int | None = None  # stop after this many iterations (paper 1: 100,000)

@@ -21,11 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import config, data, distill, models, swa
+from . import augment, config, data, distill, models, swa
 from .models import Recipe
 
 __all__ = ["History", "fit", "evaluate", "predict", "train_registered", "load_or_train",
@@ -62,38 +61,6 @@ def evaluate(model: nn.Module, dataset: data.ImageData, *, batch_size: int = 500
     """Accuracy (fraction) of ``model`` on ``dataset``."""
     scores = predict(model, dataset.images, batch_size=batch_size, device=device)
     return (scores.argmax(1) == dataset.labels).float().mean().item()
-
-
-def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """Batch augmentation on tensors: ``"shift"`` (random shifts of up to 2 px, zero fill) or
-    ``"crop_flip"`` (random 32x32 crop of the 4-px zero-padded image + horizontal flip)."""
-    if kind == "none":
-        return x
-    pad = {"shift": 2, "crop_flip": 4}[kind]
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy.view(n, 1) + torch.arange(h)).to(x.device)  # n x h
-    cols = (dx.view(n, 1) + torch.arange(w)).to(x.device)  # n x w
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
-    if kind == "crop_flip":
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-        out = torch.where(flip[:, None, None, None], out.flip(3), out)
-    return out
-
-
-def _view(images: torch.Tensor, jpeg: torch.Tensor | None, index: torch.Tensor, recipe: Recipe,
-          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A training batch as the model sees it: each image replaced by its JPEG-75 copy (as in
-    the offline CIFAR-10 test set) with probability ``recipe.jpeg_p``, then augmented."""
-    x, use = images[index], None
-    if jpeg is not None:
-        use = (torch.rand(len(index), generator=generator) < recipe.jpeg_p).to(images.device)
-        x = torch.where(use[:, None, None, None], jpeg[index], x)
-    return augment(x, recipe.augment, generator), use
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -180,6 +147,11 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         step_model = torch.compile(model)
     images, labels = train.images.to(device), train.labels.to(device)
     jpeg = data.jpeg_recompress(train.images).to(device) if recipe.jpeg_p > 0 else None
+
+    def view(index, generator):  # the training batch as the model sees it
+        return augment.training_view(images, jpeg, index, recipe.augment, recipe.jpeg_p,
+                                     generator)
+
     if teacher is not None:
         if teacher.ndim != 3 or teacher.shape[:2] != (2, len(train)):
             raise ValueError(f"teacher must be 2 x {len(train)} x K (exact, JPEG), got "
@@ -196,7 +168,7 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         seen = 0
         for step in bar:
             index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-            x, use = _view(images, jpeg, index, recipe, generator)
+            x, use = view(index, generator)
             if compile:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -233,9 +205,8 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
     if averaged is not None:  # one pass over the training views re-estimates BN's statistics
         tick = time.perf_counter()
         generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epochs)
-        swa.finish(model, averaged, (_view(images, jpeg, index, recipe, generator)[0]
-                                     for index in torch.arange(len(train)).to(device)
-                                     .split(recipe.batch_size)))
+        batches = torch.arange(len(train)).to(device).split(recipe.batch_size)
+        swa.finish(model, averaged, (view(index, generator)[0] for index in batches))
         history.seconds += time.perf_counter() - tick
     model.eval()
     return history

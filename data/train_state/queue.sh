@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Training queue of issue 5 on a CPU, resumable across sessions (empty at present: add
-# a line NAME FLAGS below the JOBS line). Restores
+# Training queue of issue 5 on a CPU, resumable across sessions (a line NAME FLAGS per run
+# below the JOBS line). Restores
 # the committed states of unfinished runs into build/runs/ and the cached teacher predictions
 # into build/cache/ first; skips a run whose checkpoint is already committed.
 #   setsid nohup bash data/train_state/queue.sh > build/logs/queue.log 2>&1 &
@@ -22,4 +22,5 @@ while read -r name flags; do
   done_already "$name" && continue
   .venv/bin/python -m xai_helpers.train "$name" $flags > "build/logs/$name.log" 2>&1 || exit 1
 done <<'JOBS'
+gcm_cifar10_v12
 JOBS
