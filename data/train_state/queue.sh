@@ -23,5 +23,5 @@ while read -r name flags; do
   .venv/bin/python -m xai_helpers.train "$name" $flags > "build/logs/$name.log" 2>&1 || exit 1
 done <<'JOBS'
 gcm_cifar10_v12
-gcm_cifar10_clip_v8
+gcm_cifar10_clip_v8 --compile
 JOBS
