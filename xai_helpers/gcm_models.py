@@ -292,6 +292,27 @@ def gcm_cifar10_v13() -> GCM:
     return GCM(10, 3, mirror=True)
 
 
+# Fourteenth and fifteenth signed versions (queued behind gcm_cifar10_clip_v8, not trained
+# yet): the eighth and ninth versions' route (ReLU after layer 15 taken away, 40 epochs from
+# lr 0.02, then a second cycle from 0.01) started from the clipped GCM trained with Cutout,
+# keeping Cutout.
+V14_RECIPE = replace(V8_RECIPE, init="gcm_cifar10_clip_v8", augment="crop_flip_cutout")
+
+
+@register("gcm_cifar10_v14", dataset="cifar10", recipe=V14_RECIPE, paper=GCM_PAPER,
+          description="fourteenth GCM: gcm_cifar10_clip_v8's weights without the clipping "
+                      "ReLU, fine-tuned 40 epochs with Cutout")
+def gcm_cifar10_v14() -> GCM:
+    return GCM(10, 3, mirror=True)
+
+
+@register("gcm_cifar10_v15", dataset="cifar10",
+          recipe=replace(V14_RECIPE, init="gcm_cifar10_v14", lr=0.01), paper=GCM_PAPER,
+          description="fifteenth GCM: gcm_cifar10_v14 fine-tuned 40 more epochs with Cutout")
+def gcm_cifar10_v15() -> GCM:
+    return GCM(10, 3, mirror=True)
+
+
 # Seventh signed version: the recipe of the fourth one (residual adds, mirror-averaged maps,
 # distillation a = 0.7, T = 4; 93.5% training accuracy after 200 epochs) for 300 epochs, from
 # scratch, towards the sixth version's ten teachers: 93.4% training accuracy at the end, 88.61%

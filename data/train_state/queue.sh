@@ -24,4 +24,6 @@ while read -r name flags; do
 done <<'JOBS'
 gcm_cifar10_v12
 gcm_cifar10_clip_v8 --compile
+gcm_cifar10_v14 --compile
+gcm_cifar10_v15 --compile
 JOBS
