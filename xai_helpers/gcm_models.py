@@ -295,7 +295,7 @@ def gcm_cifar10_v13() -> GCM:
     return GCM(10, 3, mirror=True)
 
 
-# Fourteenth and fifteenth signed versions (queued behind gcm_cifar10_clip_v8, not trained
+# Fourteenth and fifteenth signed versions (training, after gcm_cifar10_clip_v8; no result
 # yet): the eighth and ninth versions' route (ReLU after layer 15 taken away, 40 epochs from
 # lr 0.02, then a second cycle from 0.01) started from the clipped GCM trained with Cutout,
 # keeping Cutout.
