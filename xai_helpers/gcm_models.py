@@ -216,6 +216,12 @@ V14_RECIPE = replace(V8_RECIPE, init="gcm_cifar10_clip_v8", augment="crop_flip_c
 V15_RECIPE = replace(V14_RECIPE, init="gcm_cifar10_v14", lr=0.01)
 
 
+def averaged(*names: str) -> Recipe:
+    """No training: the mean of the named checkpoints' weights, BN statistics re-estimated
+    (swa.py)."""
+    return replace(V8_RECIPE, init="", epochs=0, average=names)
+
+
 @register("gcm_cifar10_v8", dataset="cifar10", recipe=V8_RECIPE, paper=GCM_PAPER,
           description="eighth GCM: gcm_cifar10_clip_v7's weights without the clipping ReLU, "
                       "fine-tuned 40 epochs")
@@ -265,8 +271,7 @@ def gcm_cifar10_v10() -> GCM:
 # BN statistics re-estimated by one pass over the training views: 89.55% on the 10,000 test
 # images with two views (then the best two-view signed GCM), 90.12% with ten (the ninth: 90.15%).
 @register("gcm_cifar10_v11", dataset="cifar10",
-          recipe=replace(V8_RECIPE, init="", epochs=0,
-                         average=("gcm_cifar10_v8", "gcm_cifar10_v9", "gcm_cifar10_v10")),
+          recipe=averaged("gcm_cifar10_v8", "gcm_cifar10_v9", "gcm_cifar10_v10"),
           paper=GCM_PAPER, description="eleventh GCM: the mean of gcm_cifar10_v8, _v9 and "
                                        "_v10's weights (cyclic SWA), BN re-estimated")
 def gcm_cifar10_v11() -> GCM:
@@ -291,8 +296,7 @@ def gcm_cifar10_v12() -> GCM:
 # statistics re-estimated by one pass over the training views (crops and flips, no Cutout):
 # 89.39% on the 10,000 test images with two views, 90.15% with ten (the ninth's, not beaten).
 @register("gcm_cifar10_v13", dataset="cifar10",
-          recipe=replace(V8_RECIPE, init="", epochs=0,
-                         average=("gcm_cifar10_v9", "gcm_cifar10_v12")),
+          recipe=averaged("gcm_cifar10_v9", "gcm_cifar10_v12"),
           paper=GCM_PAPER, description="thirteenth GCM: the mean of gcm_cifar10_v9 and _v12's "
                                        "weights, BN re-estimated")
 def gcm_cifar10_v13() -> GCM:
@@ -324,8 +328,7 @@ def gcm_cifar10_v15() -> GCM:
 # 88.77% on the 10,000 test images with two views, 89.08% with ten (the fifteenth: 89.60% and
 # 90.42%): unlike the eighth to tenth (v11), these two do not average well; a record.
 @register("gcm_cifar10_v16", dataset="cifar10",
-          recipe=replace(V8_RECIPE, init="", epochs=0,
-                         average=("gcm_cifar10_v14", "gcm_cifar10_v15")),
+          recipe=averaged("gcm_cifar10_v14", "gcm_cifar10_v15"),
           paper=GCM_PAPER, description="sixteenth GCM: the mean of gcm_cifar10_v14 and _v15's "
                                        "weights, BN re-estimated")
 def gcm_cifar10_v16() -> GCM:
