@@ -210,3 +210,48 @@ def test_layer_table_is_the_paper_notation(gcm):
     assert rows[-1]["parameters (notation)"] == "3x3, c10, s1"
     assert rows[-1]["output"] == "10x32x32"
     assert sum(r["n_params"] for r in rows) == models.count_parameters(gcm)
+
+
+def _by_hand(state: dict, x: torch.Tensor, skips: dict[str, str], clip: bool) -> torch.Tensor:
+    """Eq. 1 from the raw weights, without the module's code: conv / deconv, BN in eval mode
+    (running statistics), ReLU, the U-Net skips, layer 15 (and the clipping ReLU)."""
+    import torch.nn.functional as F
+
+    def block(prefix, h, kind, stride):
+        w = state[f"{prefix}.conv.weight"]
+        if kind == "deconv":
+            h = F.conv_transpose2d(h, w, stride=stride)
+        else:
+            h = F.conv2d(h, w, stride=stride, padding=w.shape[-1] // 2)
+        h = F.batch_norm(h, state[f"{prefix}.bn.running_mean"], state[f"{prefix}.bn.running_var"],
+                         state[f"{prefix}.bn.weight"], state[f"{prefix}.bn.bias"], eps=1e-5)
+        return h.clamp(min=0)
+
+    outputs, h = {}, x
+    for name, kind, _, _, stride in gcm_module.GCM_LAYERS:
+        part = "encoder" if int(name[5:]) <= gcm_module.N_ENCODER else "decoder"
+        h = block(f"{part}.{name}", h, kind, stride)
+        if name in skips:
+            h = h + outputs[skips[name]]
+        outputs[name] = h
+    cwm = F.conv2d(h, state["layer15.weight"], state["layer15.bias"], padding=1)
+    return cwm.clamp(min=0) if clip else cwm
+
+
+@pytest.mark.parametrize("name", ["gcm_cifar10", "gcm_cifar10_clip"])
+def test_committed_gcm_scores_are_eq7_of_a_cwm_computed_once_by_hand(name):
+    """The notebooks' GCMs compute Eq. 1 once (no views averaged): the logits equal
+    <Tile(CWM), I> / (R C D) with the CWM of the image computed from the raw weights."""
+    from xai_helpers import data
+
+    model = models.load_pretrained(name)
+    x = data.load("cifar10", "test", n=16, verbose=False).images
+    state = {k: v.double() for k, v in model.state_dict().items()}
+    cwm = _by_hand(state, x.double(), gcm_module.GCM_SKIPS, clip=name.endswith("clip"))
+    weights = cwm.unsqueeze(2).expand(-1, -1, 3, -1, -1)  # Eq. 2
+    eq7 = torch.einsum("nkdhw,ndhw->nk", weights, x.double()) / (3 * 32 * 32)
+    with torch.no_grad():
+        logits = model(x).double()
+        torch.testing.assert_close(model.cwm(x).double(), cwm, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits, eq7, rtol=1e-4, atol=1e-4)
+    assert (logits.argmax(1) == eq7.argmax(1)).all()

@@ -109,16 +109,54 @@ def test_every_committed_checkpoint_loads_and_matches_its_json():
         assert models.count_parameters(model) == meta["n_parameters"]
 
 
-def test_committed_lenet_accuracy_on_the_committed_mnist_test_set(monkeypatch, tmp_path):
-    """The committed samples hold the full MNIST test set: re-measure the recorded accuracy."""
+@pytest.mark.parametrize("name", sorted(p.stem for p in config.CHECKPOINT_DIR.glob("*.json")))
+def test_committed_checkpoint_measures_on_the_samples_what_its_json_records(name):
+    """Re-measure every kept checkpoint on the committed samples (CIFAR-10: the 1,000 exact test
+    images; MNIST and the house digits: the whole test set); at most one image may differ
+    (float rounding on another CPU)."""
     from xai_helpers.train import evaluate
+    from xai_helpers.verify import samples_accuracy
 
-    monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path))
-    test = data.load("mnist", "test", verbose=False)
-    accuracy = evaluate(models.load_pretrained("lenet_mnist"), test, device="cpu")
-    assert accuracy == pytest.approx(models.read_meta("lenet_mnist")["test_accuracy"], abs=1e-3)
-    assert accuracy >= 0.985
-    assert config.CHECKPOINT_DIR.name == "checkpoints"
+    meta = models.read_meta(name)
+    assert "test_accuracy_samples" in meta, f"{name}.json records no accuracy on the samples"
+    sample = data.load_samples(meta["dataset"], "test")
+    assert len(sample) == meta["test_size_samples"]
+    accuracy = evaluate(models.load_pretrained(name), sample, device="cpu")
+    assert abs(accuracy - meta["test_accuracy_samples"]) <= 1 / len(sample) + 1e-9, \
+        f"{name}: {100 * accuracy:.2f}% on {sample.describe()}, its JSON records " \
+        f"{100 * meta['test_accuracy_samples']:.2f}%"
+    if meta["dataset"] == "cifar10":  # the samples are the exact test images the JSON measured
+        assert meta["test_accuracy_samples"] == pytest.approx(meta["test_accuracy_exact"], abs=1e-6)
+    elif meta["test_size_samples"] == meta["test_size"]:  # the whole test set
+        assert meta["test_accuracy_samples"] == pytest.approx(meta["test_accuracy"], abs=1e-6)
+    assert samples_accuracy  # the function that recorded the value
+
+
+def test_registry_keeps_the_recipes_of_every_committed_models_parents():
+    for js in config.CHECKPOINT_DIR.glob("*.json"):
+        chain = models.chain(js.stem)  # raises for an unregistered parent
+        for parent in chain[:-1]:
+            assert models.spec(parent).dataset == models.spec(js.stem).dataset
+    assert models.chain("gcm_cifar10") == ["gcm_cifar10_clip", "gcm_cifar10_v14", "gcm_cifar10"]
+    meta = models.read_meta("gcm_cifar10")
+    recipe = models.recipe_dict(models.spec("gcm_cifar10").recipe)
+    assert {k: meta[k] for k in ("epochs", "lr", "augment", "jpeg_p")} == \
+        {k: recipe[k] for k in ("epochs", "lr", "augment", "jpeg_p")}
+
+
+def test_the_store_holds_only_what_is_loaded():
+    """No checkpoint without a user: each name appears in a notebook, a test or a benchmark,
+    and no two names hold the same bytes."""
+    import re
+
+    used = "".join(p.read_text() for folder in ("notebooks", "benchmarks", "tests")
+                   for p in (config.ROOT / folder).rglob("*")
+                   if p.suffix in (".py", ".ipynb") and p.name != "test_models.py")
+    hashes = {}
+    for js in config.CHECKPOINT_DIR.glob("*.json"):
+        assert re.search(rf"\b{js.stem}\b", used), f"{js.stem} is loaded nowhere"
+        hashes.setdefault(models.read_meta(js.stem)["sha256"], []).append(js.stem)
+    assert all(len(names) == 1 for names in hashes.values()), hashes
 
 
 def test_vgg_stand_in_has_five_pooling_points_down_to_1x1():

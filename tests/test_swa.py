@@ -102,14 +102,3 @@ def test_a_recipe_with_average_and_no_epochs_is_the_mean_of_those_checkpoints(bl
     bn = model[1]  # BN statistics re-estimated for the mean weights, not either end's
     assert not torch.equal(bn.running_mean, ends["cycle_a"][1].running_mean)
     assert train.evaluate(model, blobs, device="cpu") >= 0.9
-
-
-@pytest.mark.parametrize("name", [n for n, s in models.REGISTRY.items() if s.recipe.average])
-def test_averaged_models_average_registered_checkpoints_of_the_same_build(name):
-    recipe = models.REGISTRY[name].recipe
-    assert recipe.epochs == 0 and not recipe.init and len(set(recipe.average)) >= 2
-    ours = {k: v.shape for k, v in models.build(name).state_dict().items()}
-    for end in recipe.average:
-        assert end in models.REGISTRY and end != name
-        assert {k: v.shape for k, v in models.build(end).state_dict().items()} == ours
-        assert models.build(end).residual == models.build(name).residual

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -34,17 +35,18 @@ def make_model(tiny_cnn):
 
 def test_fit_learns_a_separable_problem(make_model, blobs):
     model = make_model()
-    history = train.fit(model, blobs, RECIPE, test=blobs, device="cpu")
+    history = train.fit(model, blobs, RECIPE, validation=blobs, device="cpu")
     assert history.epoch == [1, 2, 3]
-    assert history.test_accuracy[-1] >= 0.95
+    assert history.validation_accuracy[-1] >= 0.95
     assert history.train_loss[-1] < history.train_loss[0]
-    assert train.evaluate(model, blobs, device="cpu") == pytest.approx(history.test_accuracy[-1])
+    assert train.evaluate(model, blobs, device="cpu") == pytest.approx(
+        history.validation_accuracy[-1])
 
 
 def test_bf16_autocast_learns_and_keeps_float32_weights(make_model, blobs):
     model = make_model()
-    history = train.fit(model, blobs, RECIPE, test=blobs, device="cpu", bf16=True)
-    assert history.test_accuracy[-1] >= 0.95
+    history = train.fit(model, blobs, RECIPE, validation=blobs, device="cpu", bf16=True)
+    assert history.validation_accuracy[-1] >= 0.95
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert train.predict(model, blobs.images[:4], device="cpu").dtype == torch.float32
 
@@ -161,16 +163,52 @@ def test_load_or_train(tmp_path, monkeypatch):
     assert not torch.equal(retrained.conv1.weight, committed.conv1.weight)
 
 
-def test_validation_split_holds_out_the_last_images(tmp_path, monkeypatch):
+def test_validation_split_holds_out_the_last_images_and_never_loads_the_test_set(
+        tmp_path, monkeypatch):
+    from xai_helpers import data
+
     monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
     committed = sorted(config.CHECKPOINT_DIR.iterdir())
+    splits, load = [], data.load
+    monkeypatch.setattr(data, "load", lambda name, split="test", **kw: (
+        splits.append(split), load(name, split, **kw))[1])
     meta = train.train_registered("lenet_mnist", quick=True, device="cpu", epochs=1,
                                   validation=400)
+    assert splits == ["train"]  # the test set is not even loaded
     assert sorted(config.CHECKPOINT_DIR.iterdir()) == committed
-    assert meta["train_size"] == 1_600 and meta["test_size"] == 400 and meta["validation"] == 400
+    assert meta["train_size"] == 1_600 and meta["validation_size"] == 400
+    assert "test_accuracy" not in meta and len(meta["history_validation_accuracy"]) == 1
+    assert meta["history_validation_accuracy"][-1] == meta["validation_accuracy"]
     assert (tmp_path / "checkpoints" / "validation" / "lenet_mnist.json").exists()
     with pytest.raises(ValueError, match="validation must be between"):
         train.train_registered("lenet_mnist", quick=True, device="cpu", validation=5_000)
+
+
+def test_a_final_run_measures_the_test_set_once_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
+    calls, evaluate = [], train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda model, d, **kw: (
+        calls.append((d.split, len(d))), evaluate(model, d, **kw))[1])
+    meta = train.train_registered("lenet_mnist", quick=True, device="cpu", epochs=2)
+    assert calls == [("test", 1_000)]  # after training, not after every epoch
+    assert "history_test_accuracy" not in meta and len(meta["history_train_accuracy"]) == 2
+
+
+def test_a_missing_parent_is_trained_first_into_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
+    spec = models.REGISTRY["lenet_mnist"]
+    parent = models.ModelSpec(**{**spec.__dict__, "name": "lenet_parent"})
+    child = models.ModelSpec(**{**spec.__dict__, "name": "lenet_child",
+                                "recipe": replace(spec.recipe, init="lenet_parent")})
+    monkeypatch.setitem(models.REGISTRY, "lenet_parent", parent)
+    monkeypatch.setitem(models.REGISTRY, "lenet_child", child)
+    assert models.chain("lenet_child") == ["lenet_parent", "lenet_child"]
+    train.train_registered("lenet_child", quick=True, device="cpu", epochs=1)
+    out = tmp_path / "checkpoints"
+    assert (out / "lenet_parent.pt").exists() and (out / "lenet_child.pt").exists()
+    assert not (config.CHECKPOINT_DIR / "lenet_parent.pt").exists()
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train.train_registered("lenet_child", quick=True, device="cpu", epochs=0)
 
 
 def test_wilson_interval_known_values():
@@ -180,7 +218,7 @@ def test_wilson_interval_known_values():
 
 
 def test_jpeg_report_measures_the_exact_part_only(blobs):
-    from dataclasses import replace
+
 
     exact = torch.zeros(len(blobs), dtype=torch.bool)
     exact[:100] = True

@@ -237,6 +237,29 @@ def test_panel_grid_scales_each_map_and_lines_up_colour_bars():
         viz.panel_grid([[("image", x)]], col_titles=["a", "b"], title="t")
 
 
+def test_panel_grid_text_is_readable_and_its_figure_size_leaves_no_empty_band():
+    x = torch.rand(3, 32, 32)
+    cells = [[("image", x), ("signed", x[0] - 0.5), ("jet", x), ("signed_rgb", x - 0.5)]]
+    titles = ["(a)\nimage", "(b)\nsigned", "(c)\njet", "(d)\nsigned RGB"]
+    fig = viz.panel_grid(cells, col_titles=titles, title="one row", row_labels=["r"])
+    assert tuple(fig.get_size_inches()) == pytest.approx(viz.panel_grid_figsize(1, 4))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels, bars = fig.axes[:4], [a for a in fig.axes[4:] if a.get_visible()]
+    texts = [ax.title for ax in panels] + [panels[0].yaxis.label]
+    texts += [b.xaxis.label for b in bars] + [t for b in bars for t in b.get_xticklabels()]
+    assert min(t.get_fontsize() for t in texts) >= 8
+    # the panels stay square; a figure taller than they need would leave an empty band
+    top_of_titles = max(ax.title.get_window_extent(renderer).y1 for ax in panels)
+    band = (fig._suptitle.get_window_extent(renderer).y0 - top_of_titles) / fig.dpi
+    assert band < 0.2
+    plt.close(fig)
+    parent = plt.figure(figsize=(viz.panel_grid_figsize(2, 4)[0], 6), layout="constrained")
+    top, _ = parent.subfigures(2, 1, height_ratios=[viz.panel_grid_figsize(2, 4)[1], 1])
+    assert viz.panel_grid([cells[0]] * 2, col_titles=titles, title="top", fig=top) is top
+    plt.close(parent)
+
+
 def test_class_sum_grid_frames_the_largest_sum_of_each_row(ax):
     sums = torch.tensor([[1.0, 5.0, 2.0], [9.0, 8.0, 7.0]])
     viz.class_sum_grid(ax, sums, ["m1", "m2"], ["a", "b", "c"], label=2, title="sums")

@@ -127,7 +127,7 @@ def run(variant: str, epochs: int, validation: int = 5000) -> dict:
     tr, val = split(validation)
     config.set_seed(recipe.seed)
     model = build()
-    history = train.fit(model, tr, recipe, test=val, epochs=epochs, compile=True, bf16=True,
+    history = train.fit(model, tr, recipe, validation=val, epochs=epochs, compile=True, bf16=True,
                         run_dir=config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}",
                         teacher=train.teacher_for(recipe, tr))
     mirror = mirror_accuracy(model, val.images, val.labels)
@@ -135,7 +135,7 @@ def run(variant: str, epochs: int, validation: int = 5000) -> dict:
     jpeg = mirror_accuracy(model, data.jpeg_recompress(val.images), val.labels)
     return {"variant": variant, "epochs": epochs, "recipe": models.recipe_dict(recipe),
             "model": repr(model).splitlines()[0], "n_parameters": models.count_parameters(model),
-            "validation_accuracy": round(history.test_accuracy[-1], 6),
+            "validation_accuracy": round(history.validation_accuracy[-1], 6),
             "validation_accuracy_mirror_averaged": round(mirror, 6),
             "validation_jpeg_accuracy_mirror_averaged": round(jpeg, 6),
             "validation_mixed_estimate_mirror_averaged": round(0.1 * mirror + 0.9 * jpeg, 6),

@@ -8,6 +8,7 @@ a corrupt or replaced file is caught. ``python -m xai_helpers.train NAME`` write
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -18,7 +19,9 @@ from torch import nn
 from . import config
 
 __all__ = ["CheckpointError", "checkpoint_paths", "save_checkpoint", "read_meta",
-           "load_pretrained", "pretrained_table"]
+           "load_pretrained", "pretrained_table", "model_versions"]
+
+VERSIONS_CSV = "model_versions.csv"  # in data/results: every version ever trained, measured
 
 
 class CheckpointError(RuntimeError):
@@ -109,9 +112,28 @@ def pretrained_table(directory: Path | None = None) -> list[dict]:
             "model": meta["name"], "dataset": meta.get("dataset", "?"),
             "parameters": meta.get("n_parameters"),
             "test accuracy (%)": round(100 * meta["test_accuracy"], 2),
-            "test images": meta.get("test_size"), "epochs": meta.get("epochs"),
+            "test images": meta.get("test_size"),
+            "exact images (%)": (round(100 * meta["test_accuracy_exact"], 1)
+                                 if "test_accuracy_exact" in meta else ""),
+            "epochs": meta.get("epochs"),
             "paper": models.REGISTRY[meta["name"]].paper if meta["name"] in models.REGISTRY else "",
         })
+    return rows
+
+
+def model_versions() -> dict[str, dict]:
+    """``data/results/model_versions.csv`` by name: every model version trained for the course,
+    kept or not, with what changed, its training time and the accuracies measured on it
+    (numbers as floats, empty cells as None)."""
+    rows = {}
+    with open(config.RESULTS_DIR / VERSIONS_CSV, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                try:
+                    row[key] = float(value) if value != "" else None
+                except ValueError:
+                    pass
+            rows[row["name"]] = row
     return rows
 
 

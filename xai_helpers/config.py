@@ -55,6 +55,17 @@ def data_dir() -> Path:
     return Path(value).expanduser().resolve() if value else DATA_ROOT
 
 
+def show_path(path: str | Path) -> str:
+    """``path`` as printed in outputs that are committed: relative to the repository when it is
+    inside it or beside it (``data/samples/mnist.npz``, ``../shared/data``), else its name, so
+    that what a student reads is true on their machine too."""
+    path = Path(path).expanduser().resolve()
+    for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
+        if path.is_relative_to(base):
+            return prefix + (path.relative_to(base).as_posix() if path != base else ".")
+    return path.name
+
+
 def download_allowed() -> bool:
     """Whether loaders may try the torchvision download (``XAI_DOWNLOAD=0`` forbids it)."""
     return _flag("XAI_DOWNLOAD", default=True)
@@ -84,4 +95,4 @@ def mode_banner() -> str:
         mode = "QUICK mode (XAI_QUICK=1): small data and few steps; numbers are NOT the papers'"
     else:
         mode = "FULL mode: full test sets and the committed full-training checkpoints"
-    return f"{mode} | device: {device()} | data dir: {data_dir()}"
+    return f"{mode} | device: {device()} | data dir: {show_path(data_dir())}"

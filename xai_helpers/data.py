@@ -27,7 +27,8 @@ import torch
 
 from . import config
 
-__all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "try_load", "find_sources",
+__all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "load_samples", "try_load",
+           "find_sources",
            "jpeg_recompress", "source_name"]
 
 
@@ -178,7 +179,7 @@ def _from_torchvision(name: str, split: str, download: bool):
 
 def _try_torchvision(name: str, split: str, tried: list[str]):
     """Files already in data/ first; then, if allowed, the official download."""
-    where = f"torchvision {DATASETS[name].torchvision} in {config.DATA_ROOT}"
+    where = f"torchvision {DATASETS[name].torchvision} in {config.show_path(config.DATA_ROOT)}"
     try:
         return _from_torchvision(name, split, download=False)
     except (RuntimeError, FileNotFoundError, OSError):
@@ -200,14 +201,14 @@ def find_sources(name: str) -> list[str]:
         return [f"built from {src}" for src in find_sources(source_name(name))]
     found = []
     if (config.data_dir() / f"{name}.npz").exists():
-        found.append(f"data dir ({config.data_dir() / f'{name}.npz'})")
+        found.append(f"data dir ({config.show_path(config.data_dir() / f'{name}.npz')})")
     tv = {"mnist": "MNIST/raw/t10k-images-idx3-ubyte",
           "fashion_mnist": "FashionMNIST/raw/t10k-images-idx3-ubyte",
           "cifar10": "cifar-10-batches-py/test_batch", "svhn": "svhn/test_32x32.mat"}[name]
     if (config.DATA_ROOT / tv).exists():
-        found.append(f"torchvision files ({(config.DATA_ROOT / tv).parent})")
+        found.append(f"torchvision files ({config.show_path((config.DATA_ROOT / tv).parent)})")
     if (config.SAMPLES_DIR / f"{name}.npz").exists():
-        found.append(f"samples ({config.SAMPLES_DIR / f'{name}.npz'})")
+        found.append(f"samples ({config.show_path(config.SAMPLES_DIR / f'{name}.npz')})")
     return found
 
 
@@ -243,21 +244,23 @@ def load(name: str, split: str = "test", *, n: int | None = None,
 
     path = config.data_dir() / f"{name}.npz"
     if path.exists():
-        result = (*_from_npz(path, name, split), f"data dir {path}")
+        result = (*_from_npz(path, name, split), f"data dir {config.show_path(path)}")
     else:
-        tried.append(f"data dir: {path} does not exist")
+        tried.append(f"data dir: {config.show_path(path)} does not exist")
 
     if result is None:
         loaded = _try_torchvision(name, split, tried)
         if loaded is not None:
-            result = (*loaded, f"torchvision files in {config.DATA_ROOT}")
+            result = (*loaded, f"torchvision files in {config.show_path(config.DATA_ROOT)}")
 
     if result is None:
         sample = config.SAMPLES_DIR / f"{name}.npz"
         if sample.exists():
-            result = (*_from_npz(sample, name, split), f"committed samples {sample}")
+            result = (*_from_npz(sample, name, split),
+                      f"committed samples {config.show_path(sample)}")
         else:
-            tried.append(f"samples: {sample} does not exist (no offline sample of {name})")
+            tried.append(f"samples: {config.show_path(sample)} does not exist (no offline "
+                         f"sample of {name})")
 
     if result is None:
         raise DataUnavailableError(_unavailable_message(name, split, tried))
@@ -272,6 +275,26 @@ def load(name: str, split: str = "test", *, n: int | None = None,
     return data
 
 
+def load_samples(name: str, split: str = "test") -> ImageData:
+    """The committed sample of ``name`` only (``data/samples/``), whatever else is installed:
+    what every checkpoint's JSON records an accuracy on (``test_accuracy_samples``), so that
+    ``make test`` can re-measure it anywhere. ``house_digits`` is built from the MNIST sample."""
+    info = _info(name, split)
+    if info.built_from:
+        from .digits import house_digits
+
+        return house_digits(load_samples(info.built_from, split))[0]
+    path = config.SAMPLES_DIR / f"{name}.npz"
+    if not path.exists():
+        raise DataUnavailableError(f"{config.show_path(path)} does not exist (no offline sample "
+                                   f"of {name}); restore it with `git checkout -- data/samples`")
+    images, labels, exact = _from_npz(path, name, split)
+    n_full = info.n_train if split == "train" else info.n_test
+    return ImageData(name, split, images, labels, info.classes,
+                     f"committed samples {config.show_path(path)}", exact,
+                     full=len(labels) == n_full)
+
+
 def _unavailable_message(name: str, split: str, tried: list[str]) -> str:
     lines = [f"no source has the {name} {split} set. Looked for:"]
     lines += [f"  {i}. {t}" for i, t in enumerate(tried, 1)]
@@ -280,7 +303,7 @@ def _unavailable_message(name: str, split: str, tried: list[str]) -> str:
         f"  - put {name}.npz (uint8 arrays x_train, y_train, x_test, y_test) in a folder and "
         f"set XAI_DATA_DIR to it, e.g. export XAI_DATA_DIR=../shared/data",
         f"  - with internet access (and XAI_DOWNLOAD unset), run again: torchvision "
-        f"downloads {name} into {config.DATA_ROOT}",
+        f"downloads {name} into {config.show_path(config.DATA_ROOT)}",
     ]
     if name != "svhn":
         lines.append("  - restore the committed samples: git checkout -- data/samples")

@@ -126,14 +126,29 @@ def signed_rgb(values: ImageLike, vmax: float | None = None) -> np.ndarray:
 
 
 # kind of a panel_grid cell -> (colour map, colour-bar label); None: no colour bar
-PANEL_KINDS = {"image": None, "signed_rgb": ("gray", "channel / max |map|"),
+PANEL_KINDS = {"image": None, "signed_rgb": ("gray", "each channel /\nmax |map|"),
                "signed": ("RdBu_r", "map / max |map|"), "unsigned": ("inferno", "map / max"),
-               "jet": ("jet", "jet colour = weight (min -> max)")}
+               "jet": ("jet", "jet colour\n(min -> max)")}
+PANEL_FONTSIZE = 10  # panel_grid's text: at the notebooks' 80 dpi, 8.3 pt on a 96 px/inch screen
+PANEL_SIZE = 1.25  # inches per panel: a colour-bar label at PANEL_FONTSIZE fits under it
+
+
+def panel_grid_figsize(rows: int, cols: int, size: float = PANEL_SIZE,
+                       fontsize: float = PANEL_FONTSIZE) -> tuple[float, float]:
+    """Width and height (inches) that :func:`panel_grid` needs for ``rows`` x ``cols`` square
+    panels of ``size`` inches, with its two-line column titles, colour bars and suptitle: its
+    own default figure size, and the height to give a subfigure it draws into (a taller one
+    leaves an empty band, since the panels stay square)."""
+    text = fontsize / 72  # one line of text, inches
+    # per panel: its size and the gaps between panels; beyond: suptitle, two-line column
+    # titles, the colour bars with their ticks and two-line labels, row labels
+    return cols * (size + 0.09) + 0.1 + 2 * text, rows * (size + 0.1) + 0.1 + 9 * text
 
 
 def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
                col_titles: Sequence[str], title: str, row_labels: Sequence[str] | None = None,
-               size: float = 1.25, fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
+               size: float = PANEL_SIZE, fig: Figure | SubFigure | None = None,
+               fontsize: float = PANEL_FONTSIZE) -> Figure | SubFigure:
     """Maps of several kinds on a grid, one method per column (paper 2's Fig. 10 layout), with
     one colour bar under each column that has a colour map.
 
@@ -147,13 +162,16 @@ def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
     Every map is scaled to its own maximum: the grid compares shapes, not magnitudes. A
     column's colour bar follows the kind of its last non-empty cell; an ``"image"`` column gets
     an invisible one, so that all columns line up. ``fig``: draw into this
-    (sub)figure instead of a new one (e.g. the top of a figure with ``fig.subfigures``).
+    (sub)figure instead of a new one (e.g. the top of a figure with ``fig.subfigures``; give
+    it the height of :func:`panel_grid_figsize`). ``fontsize``: of the column titles, row
+    labels, colour-bar labels and ticks.
     """
     rows, cols = len(cells), len(col_titles)
     if any(len(row) != cols for row in cells):
         raise ValueError(f"every row needs {cols} cells, one per column title")
     if fig is None:
-        fig = plt.figure(layout="constrained", figsize=(size * cols + 0.3, size * rows + 1.2))
+        fig = plt.figure(layout="constrained",
+                         figsize=panel_grid_figsize(rows, cols, size, fontsize))
     axes = fig.subplots(rows, cols, squeeze=False)
     kinds: dict[int, str] = {}
     for r, row in enumerate(cells):
@@ -161,9 +179,9 @@ def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
             ax = axes[r, c]
             _no_ticks(ax)
             if r == 0:
-                ax.set_title(col_titles[c], fontsize=8)
+                ax.set_title(col_titles[c], fontsize=fontsize)
             if c == 0 and row_labels is not None:
-                ax.set_ylabel(row_labels[r], fontsize=8)
+                ax.set_ylabel(row_labels[r], fontsize=fontsize)
             if cell is None:
                 ax.set_frame_on(False)
                 continue
@@ -185,10 +203,12 @@ def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
         cmap, label = PANEL_KINDS[kind] or ("gray", "")
         lo = -1.0 if kind in ("signed", "signed_rgb") else 0.0
         mappable = plt.cm.ScalarMappable(plt.Normalize(lo, 1.0), cmap=cmap)
+        # shrink: the tick labels at the bar's ends stay within the column, so the panels
+        # need no wider gaps between them
         bar = fig.colorbar(mappable, ax=axes[:, c].tolist(), location="bottom", fraction=0.05,
-                           pad=0.02, ticks=[lo, 0.0, 1.0] if lo < 0 else [lo, 1.0])
-        bar.set_label(label, fontsize=6)
-        bar.ax.tick_params(labelsize=6)
+                           shrink=0.8, pad=0.02, ticks=[lo, 0.0, 1.0] if lo < 0 else [lo, 1.0])
+        bar.set_label(label, fontsize=fontsize)
+        bar.ax.tick_params(labelsize=fontsize)
         if PANEL_KINDS[kind] is None:  # keeps the column's layout, shows nothing
             bar.ax.set_visible(False)
     fig.suptitle(title)
@@ -213,8 +233,8 @@ def class_sum_grid(ax: Axes, sums: ImageLike, row_labels: Sequence[str],
     artist = number_grid(ax, centred, title, fmt="{:+.2f}",
                          cbar_label="(sum - row mean) / max |sum - row mean|")
     ax.set_aspect("auto")
-    ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=7)
-    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=9)
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=9)
     for r, c in enumerate(arr.argmax(1)):
         ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="black", lw=2))
     if label is not None:

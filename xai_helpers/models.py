@@ -26,7 +26,7 @@ from .gcm import CIFAR10_MEAN, GCM
 
 __all__ = ["GCM", "Normalize", "Recipe", "ModelSpec", "REGISTRY", "register", "build",
            "load_pretrained", "save_checkpoint", "read_meta", "pretrained_table",
-           "count_parameters", "CheckpointError", "checkpoint_paths"]
+           "count_parameters", "CheckpointError", "checkpoint_paths", "chain", "model_versions"]
 
 
 class Normalize(nn.Module):
@@ -88,7 +88,7 @@ class ModelSpec:
     recipe: Recipe
     description: str
     paper: str = ""
-    target: float | None = None  # test accuracy (fraction) the issue asks for, if any
+    paper_accuracy: float | None = None  # the paper's test accuracy (fraction), for reference
     made_by: str = ""  # the command that makes it, when plain training does not (pruning)
 
 
@@ -96,14 +96,14 @@ REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(name: str, *, dataset: str, recipe: Recipe, description: str, paper: str = "",
-             target: float | None = None, made_by: str = ""):
+             paper_accuracy: float | None = None, made_by: str = ""):
     """Decorator: register a builder ``() -> nn.Module`` under ``name``."""
 
     def decorate(builder: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         if name in REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
         REGISTRY[name] = ModelSpec(name, builder, dataset, recipe, description, paper,
-                                   target, made_by)
+                                   paper_accuracy, made_by)
         return builder
 
     return decorate
@@ -116,13 +116,16 @@ def spec(name: str) -> ModelSpec:
     return REGISTRY[name]
 
 
-def target_status(name: str, accuracy: float) -> str | None:
-    """``"target 89.90% met"`` (or ``NOT met``) for a test ``accuracy`` in percent, against the
-    issue's reproduction target of registered model ``name``; None when it has no target."""
-    target = REGISTRY[name].target if name in REGISTRY else None
-    if target is None:
-        return None
-    return f"target {100 * target:.2f}% {'met' if accuracy >= 100 * target - 1e-9 else 'NOT met'}"
+def chain(name: str) -> list[str]:
+    """``name`` and the models whose weights its recipe starts from, oldest first: e.g.
+    ``["gcm_cifar10_clip", "gcm_cifar10_v14", "gcm_cifar10"]``."""
+    names = [name]
+    while spec(names[0]).recipe.init:
+        parent = spec(names[0]).recipe.init
+        if parent in names:
+            raise ValueError(f"the recipes of {', '.join(names)} start from each other in a loop")
+        names.insert(0, parent)
+    return names
 
 
 def build(name: str) -> nn.Module:
@@ -231,7 +234,8 @@ PAPER1_RECIPE = Recipe(epochs=167, batch_size=100, optimizer="adam", lr=1e-3,
           description="paper 1's tiny CNN: 3 conv1 filters 5x5, 3 shared conv2 filters 3x3 "
                       "(9 maps of 7x7), one Affine layer; Adam (cosine-decayed), batch 100, "
                       "100,000 iterations",
-          paper="Suzuki, Meng, Yamazaki, seeds 000/001, section 2", target=0.98)
+          paper="Suzuki, Meng, Yamazaki, seeds 000/001, section 2",
+          paper_accuracy=0.98)  # the paper's criterion: ">= 98%"
 def tiny_cnn_mnist() -> nn.Sequential:
     return tiny_cnn(3)
 
@@ -333,6 +337,7 @@ from .checkpoints import (  # noqa: E402  (it needs build() from this module)
     CheckpointError,
     checkpoint_paths,
     load_pretrained,
+    model_versions,
     pretrained_table,
     read_meta,
     save_checkpoint,

@@ -1,7 +1,15 @@
 """The one training loop of the series: seeded, resumable, CPU or CUDA, with a progress bar.
 
-    python -m xai_helpers.train lenet_mnist            # full data -> data/checkpoints/
-    python -m xai_helpers.train lenet_mnist --quick    # small data -> build/checkpoints/
+    python -m xai_helpers.train lenet_mnist                   # full data -> build/checkpoints/
+    python -m xai_helpers.train lenet_mnist --validation 5000 # tune: hold out 5,000 images
+    python -m xai_helpers.train lenet_mnist --quick           # samples -> build/checkpoints/
+    python -m xai_helpers.train lenet_mnist --replace-committed   # -> data/checkpoints/
+
+A run never measures the test set while it trains: with ``--validation N`` it records the
+accuracy on the last ``N`` training images after every epoch (how recipes are chosen); a final
+run trains on the whole training split and measures the test set once, at the end. A model
+whose recipe starts from another model's weights (``Recipe.init``) is trained after its
+parents (:func:`models.chain`); a parent without a committed checkpoint is rebuilt first.
 
 Training state is saved after every epoch in ``build/runs/NAME/state.pt``; running the same
 command again resumes from it (same result as an uninterrupted run: the shuffling and the
@@ -27,7 +35,8 @@ from tqdm.auto import tqdm
 from . import augment, config, data, distill, models, swa
 from .models import Recipe
 
-__all__ = ["History", "fit", "evaluate", "predict", "train_registered", "load_or_train",
+__all__ = ["History", "fit", "evaluate", "predict", "train_registered", "measure_test",
+           "load_or_train",
            "machine_info", "wilson_interval", "jpeg_report", "write_report"]
 
 
@@ -38,7 +47,7 @@ class History:
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
+    validation_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -89,14 +98,16 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps: in
 
 
 def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
-        test: data.ImageData | None = None, epochs: int | None = None,
+        validation: data.ImageData | None = None, epochs: int | None = None,
         device: str | torch.device | None = None, run_dir: Path | None = None,
         quiet: bool | None = None, compile: bool = False, bf16: bool = False,
         teacher: torch.Tensor | None = None) -> History:
     """Train ``model`` in place following ``recipe``; return the per-epoch history.
 
-    ``epochs`` overrides ``recipe.epochs``. With ``run_dir``, the state after every epoch is
-    written to ``run_dir/state.pt`` and a later call with the same ``run_dir`` resumes from it.
+    ``validation``: held-out *training* images measured after every epoch (never the test
+    set: choosing on it would make the test figure optimistic). ``epochs`` overrides
+    ``recipe.epochs``. With ``run_dir``, the state after every epoch is written to
+    ``run_dir/state.pt`` and a later call with the same ``run_dir`` resumes from it.
     ``compile=True`` trains through ``torch.compile`` in channels-last memory layout (GCM on a
     2-core CPU: 886 instead of 570 images/s; needs a C++ compiler); the weights and the
     saved state are the same module's either way. ``bf16=True`` runs the forward pass under
@@ -126,7 +137,7 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
 
     state_file = Path(run_dir) / "state.pt" if run_dir is not None else None
     if state_file is not None and state_file.exists():
-        state = torch.load(state_file, map_location=device, weights_only=False)
+        state = torch.load(state_file, map_location=device, weights_only=True)
         if state["recipe"] != asdict(recipe) or state["n_train"] != len(train):
             raise RuntimeError(f"{state_file} was written by another recipe or dataset; "
                                f"delete {state_file.parent} to start afresh")
@@ -134,6 +145,7 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        state["history"].pop("test_accuracy", None)  # written by runs before validation splits
         history, start = History(**state["history"]), state["epoch"]
         if averaged is not None:
             averaged.load_state_dict(state["averaged"])
@@ -193,12 +205,14 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
         history.epoch.append(epoch + 1)
         history.train_loss.append(total_loss / seen)
         history.train_accuracy.append(correct / seen)
-        history.test_accuracy.append(evaluate(model, test, device=device) if test else float("nan"))
+        history.validation_accuracy.append(
+            evaluate(model, validation, device=device) if validation else float("nan"))
         history.seconds += time.perf_counter() - tick
         if not quiet:
             print(f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, "
                   f"train {100 * history.train_accuracy[-1]:.2f}%, "
-                  f"test {100 * history.test_accuracy[-1]:.2f}% ({history.seconds:.0f} s)")
+                  f"validation {100 * history.validation_accuracy[-1]:.2f}% "
+                  f"({history.seconds:.0f} s)")
         if state_file is not None:
             _save_state(state_file, model, optimizer, scheduler, recipe, len(train),
                         epoch + 1, history, averaged)
@@ -246,61 +260,74 @@ def write_report(report: dict, name: str) -> Path:
 
 def train_registered(name: str, *, quick: bool = False, device: str | None = None,
                      out_dir: Path | None = None, epochs: int | None = None,
-                     validation: int = 0, compile: bool = False, bf16: bool = False) -> dict:
+                     validation: int = 0, compile: bool = False, bf16: bool = False,
+                     replace_committed: bool = False) -> dict:
     """Train registered model ``name`` on its dataset, write checkpoint + JSON, return the JSON.
 
-    Full mode trains on the whole training split and measures the whole test split (both must
-    come from a full source: ``$XAI_DATA_DIR`` or the torchvision download). Quick mode uses
-    the committed samples and at most 3 epochs, and writes to ``build/checkpoints/``, never over the
-    committed checkpoints. ``validation=N`` holds out the last ``N`` training images and
-    measures on them instead of the test set (how a recipe is tuned; paper 2: 45,000 / 5,000);
-    its checkpoint goes to ``build/checkpoints/validation/``.
+    Full mode trains on the whole training split and measures the whole test split once, at the
+    end (both must come from a full source: ``$XAI_DATA_DIR`` or the torchvision download).
+    Quick mode uses the committed samples and at most 3 epochs. ``validation=N`` holds out the
+    last ``N`` training images, records the accuracy on them after every epoch and at the end,
+    and never touches the test set (how a recipe is tuned; paper 2: 45,000 / 5,000).
+    Checkpoints go to ``build/checkpoints/`` (``validation/`` below it for held-out runs);
+    ``replace_committed=True`` writes a final full-mode run into ``data/checkpoints/`` instead.
+    A parent in the recipe's ``init`` chain with no checkpoint in the store or in the output
+    folder is trained first, into the output folder.
     """
     spec = models.spec(name)
     if spec.made_by:
         raise ValueError(f"{name} is not trained from scratch: it is made by `{spec.made_by}` "
                          f"(plain training would overwrite it with another model)")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if replace_committed and (quick or validation):
+        raise ValueError("only a final full-mode run may replace a committed checkpoint "
+                         "(not --quick, not --validation)")
     recipe = spec.recipe
     epochs = epochs or (min(3, recipe.epochs) if quick else recipe.epochs)
     train = data.load(spec.dataset, "train", n=2_000 if quick else None)
-    test = data.load(spec.dataset, "test", n=1_000 if quick else None)
-    if not quick and not (train.full and test.full):
+    if not quick and not train.full:
         raise data.DataUnavailableError(
-            f"full training of {name} needs the whole {spec.dataset} train and test splits, "
-            f"but got {len(train):,} / {len(test):,} images (from {train.source}). Set "
-            f"XAI_DATA_DIR to a folder with {spec.dataset}.npz, or use --quick")
+            f"full training of {name} needs the whole {spec.dataset} training split, but got "
+            f"{len(train):,} images (from {train.source}). Set XAI_DATA_DIR to a folder with "
+            f"{spec.dataset}.npz, or use --quick")
+    held_out = None
     tag = name + ("-quick" if quick else "")
     if validation:
         if not 0 < validation < len(train):
             raise ValueError(f"validation must be between 1 and {len(train) - 1} images")
         cut = len(train) - validation
-        train, test = train.subset(slice(0, cut)), train.subset(slice(cut, None))
+        train, held_out = train.subset(slice(0, cut)), train.subset(slice(cut, None))
         tag += f"-val{validation}"
     out_dir = Path(out_dir) if out_dir else (
-        config.BUILD_DIR / "checkpoints" / ("validation" if validation else "")
-        if quick or validation else config.CHECKPOINT_DIR)
-    run_dir = config.BUILD_DIR / "runs" / tag
+        config.CHECKPOINT_DIR if replace_committed
+        else config.BUILD_DIR / "checkpoints" / ("validation" if validation else ""))
     device = device or config.device()
     config.set_seed(recipe.seed)  # the initial weights depend on the seed only
     model = spec.build()
-    if recipe.init:  # fine-tuning: the weights of a committed checkpoint of the same build
-        model.load_state_dict(models.load_pretrained(recipe.init).state_dict())
-    history = fit(model, train, recipe, test=test, epochs=epochs, device=device,
-                  run_dir=run_dir, compile=compile, bf16=bf16, teacher=teacher_for(recipe, train))
+    if recipe.init:  # fine-tuning: the weights of the parent checkpoint (same build)
+        model.load_state_dict(_parent(recipe.init, out_dir, quick=quick, device=device,
+                                      compile=compile, bf16=bf16).state_dict())
+    history = fit(model, train, recipe, validation=held_out, epochs=epochs, device=device,
+                  run_dir=config.BUILD_DIR / "runs" / tag, compile=compile, bf16=bf16,
+                  teacher=teacher_for(recipe, train))
     model = model.to(memory_format=torch.contiguous_format)
     meta = {
         "dataset": spec.dataset, "description": spec.description, "paper": spec.paper,
         "quick": quick, "validation": validation, "train_size": len(train),
-        "test_size": len(test),
         "train_source": _short(train.source), **models.recipe_dict(recipe), "epochs": epochs,
         "iterations": min(epochs * math.ceil(len(train) / recipe.batch_size),
                           recipe.max_steps or math.inf),
-        "test_accuracy": round(evaluate(model, test, device=device), 6),
+        "history_train_accuracy": [round(a, 6) for a in history.train_accuracy],
     }
-    if not bool(test.exact.all()):
-        meta.update(jpeg_report(model, test, device=device))
+    if held_out is not None:
+        meta.update({"validation_size": len(held_out),
+                     "validation_accuracy": round(evaluate(model, held_out, device=device), 6),
+                     "history_validation_accuracy": [round(a, 6)
+                                                     for a in history.validation_accuracy]})
+    else:  # the test set, measured once, on the finished model
+        meta.update(measure_test(model, spec.dataset, quick=quick, device=device))
     meta.update({
-        "history_test_accuracy": [round(a, 6) for a in history.test_accuracy],
         "training_time_s": round(history.seconds, 1), "compiled": compile,
         "precision": "bfloat16 autocast" if bf16 else "float32",
         "train_images_per_s": round(epochs * len(train) / max(history.seconds, 1e-9), 1),
@@ -308,10 +335,39 @@ def train_registered(name: str, *, quick: bool = False, device: str | None = Non
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     })
     pt, js = models.save_checkpoint(model.cpu(), name, meta, out_dir)
-    print(f"{name}: {'validation' if validation else 'test'} accuracy "
-          f"{100 * meta['test_accuracy']:.2f}% on {len(test):,} images "
-          f"-> {pt} and {js.name}")
+    where = (f"validation accuracy {100 * meta['validation_accuracy']:.2f}% on "
+             f"{len(held_out):,} held-out training images" if held_out is not None else
+             f"test accuracy {100 * meta['test_accuracy']:.2f}% on {meta['test_size']:,} images")
+    print(f"{name}: {where} -> {config.show_path(pt)} and {js.name}")
     return meta
+
+
+def measure_test(model: nn.Module, dataset: str, *, quick: bool = False,
+                 device: str | torch.device | None = None) -> dict:
+    """The test-set figures of a finished model for its JSON: accuracy on the whole test split
+    (the samples' first 1,000 images in quick mode), and for a partly JPEG-degraded test set
+    the exact images' accuracy with its interval (:func:`jpeg_report`)."""
+    test = data.load(dataset, "test", n=1_000 if quick else None)
+    if not quick and not test.full:
+        raise data.DataUnavailableError(
+            f"measuring a full-mode model needs the whole {dataset} test split, but got "
+            f"{len(test):,} images (from {test.source}); set XAI_DATA_DIR")
+    meta = {"test_size": len(test), "test_accuracy": round(evaluate(model, test, device=device), 6)}
+    if not bool(test.exact.all()):
+        meta.update(jpeg_report(model, test, device=device))
+    return meta
+
+
+def _parent(name: str, out_dir: Path, **options) -> nn.Module:
+    """The weights a recipe starts from: the committed checkpoint, else one in ``out_dir``,
+    else trained now into ``out_dir`` (its own parents first)."""
+    for directory in (config.CHECKPOINT_DIR, out_dir):
+        if models.checkpoint_paths(name, directory)[0].exists():
+            return models.load_pretrained(name, directory=directory)
+    print(f"{name} (a parent) has no checkpoint: training it first, into "
+          f"{config.show_path(out_dir)}")
+    train_registered(name, out_dir=out_dir, **options)
+    return models.load_pretrained(name, directory=out_dir)
 
 
 def teacher_for(recipe: Recipe, train: data.ImageData) -> torch.Tensor | None:
@@ -391,18 +447,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="hold out the last N training images and measure on them")
     parser.add_argument("--compile", action="store_true",
                         help="train through torch.compile (faster; needs a C++ compiler)")
+    parser.add_argument("--replace-committed", action="store_true",
+                        help="write a final full-mode run over data/checkpoints/NAME.* (default: "
+                             "build/checkpoints/)")
     parser.add_argument("--bf16", action="store_true",
                         help="bfloat16 autocast in training (faster on CPUs with AVX-512 BF16 "
                              "or AMX, and on GPUs)")
     args = parser.parse_args(argv)
     meta = train_registered(args.name, quick=args.quick, device=args.device,
                             epochs=args.epochs, validation=args.validation,
-                            compile=args.compile, bf16=args.bf16)
+                            compile=args.compile, bf16=args.bf16,
+                            replace_committed=args.replace_committed)
     if args.validation and not args.quick:
         path = config.RESULTS_DIR / "validation" / f"{args.name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {k: v for k, v in meta.items() if k != "sha256"}
-        record["validation_accuracy"] = record.pop("test_accuracy")
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"validation record -> {path}")
 

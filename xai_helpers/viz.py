@@ -300,4 +300,5 @@ from .figures import contribution_figure as contribution_figure  # noqa: E402
 from .figures import framed_rows as framed_rows  # noqa: E402
 from .figures import maps_over_image_rows as maps_over_image_rows  # noqa: E402
 from .figures import panel_grid as panel_grid  # noqa: E402
+from .figures import panel_grid_figsize as panel_grid_figsize  # noqa: E402
 from .figures import signed_rgb as signed_rgb  # noqa: E402
