@@ -21,32 +21,30 @@ def gcm():
     return model.eval()
 
 
-def test_each_score_is_the_mean_of_its_ccm(gcm):
+def test_each_score_is_the_mean_of_a_ccm_computed_independently(gcm):
+    """Eq. 1-4 from the raw weights (:func:`_by_hand`), not from ``maps()``: the model's
+    scores are the mean over channels and pixels of Tile(CWM) * image."""
     x = torch.rand(5, 3, 32, 32)
     cwm, ccm, scores = gcm.maps(x)
     assert cwm.shape == (5, 10, 32, 32)
     assert ccm.shape == (5, 10, 3, 32, 32)
     assert scores.shape == (5, 10)
-    for j in range(10):  # Eq. 4, class by class, in float64 from the CCM itself
-        assert torch.allclose(scores[:, j].double(), ccm[:, j].double().mean(dim=(1, 2, 3)),
-                              rtol=1e-6, atol=1e-9)
-    assert torch.equal(gcm(x), scores)  # forward *is* the map's mean
+    state = {k: v.double() for k, v in gcm.state_dict().items()}
+    hand_cwm = _by_hand(state, x.double(), gcm.skips, clip=False)  # Eq. 1
+    hand_ccm = hand_cwm.unsqueeze(2) * x.double().unsqueeze(1)  # Eq. 2-3
+    torch.testing.assert_close(ccm.double(), hand_ccm, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gcm(x).double(), hand_ccm.mean(dim=(2, 3, 4)),  # Eq. 4
+                               rtol=1e-5, atol=1e-6)
 
 
-def test_ccm_is_the_tiled_cwm_times_the_image(gcm):
-    x = torch.rand(2, 3, 32, 32)
-    cwm, ccm, _ = gcm.maps(x)
-    for c in range(3):  # Eq. 2-3: the same weight map for every channel
-        assert torch.equal(ccm[:, :, c], cwm * x[:, None, c])
-
-
-def test_eq7_inner_product(gcm):
+def test_eq7_inner_product_of_the_hand_computed_weights_is_the_score(gcm):
     x = torch.rand(3, 3, 32, 32)
-    cwm, _, scores = gcm.maps(x)
-    weights = cwm.unsqueeze(2).expand(-1, -1, 3, -1, -1)  # W_j = Tile(CWM_j)
-    inner = torch.einsum("nkdhw,ndhw->nk", weights.double(), x.double())
+    state = {k: v.double() for k, v in gcm.state_dict().items()}
+    weights = _by_hand(state, x.double(), gcm.skips, clip=False).unsqueeze(2).expand(
+        -1, -1, 3, -1, -1)  # W_j = Tile(CWM_j)
+    inner = torch.einsum("nkdhw,ndhw->nk", weights, x.double())
     rcd = 3 * 32 * 32
-    assert torch.allclose(inner, scores.double() * rcd, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gcm(x).double() * rcd, inner, rtol=1e-5, atol=1e-4)
 
 
 def test_clipped_model_never_has_negative_maps():

@@ -3,7 +3,9 @@
     XAI_DATA_DIR=../shared/data python tools/promote_checkpoint.py gcm_cifar10_v17 gcm_cifar10 \
         --from build/checkpoints
 
-How a new version of a model replaces the one the notebooks use, without retraining: the
+How a new version of a model replaces the one the notebooks use, without retraining (register
+the version's recipe in ``xai_helpers/gcm_models.py``, say ``gcm_cifar10_v17``, and train it
+with ``python -m xai_helpers.train gcm_cifar10_v17`` into ``build/checkpoints/`` first): the
 weights are copied byte for byte, loaded into ``DST``'s registered architecture (which must
 fit them; it may differ in test-time options, e.g. ``GCM(mirror=True)``, but not in options
 that change the trained function without parameters: residual adds, the clipping ReLU, skip

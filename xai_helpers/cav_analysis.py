@@ -84,17 +84,19 @@ def load_vgg16_imagenet(path: str | Path | None = None, *,
                 state = torch.load(file, map_location="cpu", weights_only=True)
                 model = vgg16(state)
             except Exception as err:  # a truncated or foreign file: say so, try the next one
-                tried.append(f"{file}: unreadable ({type(err).__name__}: {err})"[:300])
+                tried.append(f"{config.show_path(file)}: unreadable ({type(err).__name__}: "
+                             f"{err})"[:300])
                 continue
             if verbose:
-                print(f"VGG-16 with ImageNet weights (IMAGENET1K_V1) from {file}")
+                print(f"VGG-16 with ImageNet weights (IMAGENET1K_V1) from {config.show_path(file)}")
             return model
-        tried.append(f"{file}: not there")
+        tried.append(f"{config.show_path(file)}: not there")
     if config.download_allowed():
         try:
             model = vgg16(_WEIGHTS.get_state_dict(progress=not config.QUIET))
             if verbose:
-                print(f"VGG-16 with ImageNet weights downloaded into {cached.parent}")
+                print(f"VGG-16 with ImageNet weights downloaded into "
+                      f"{config.show_path(cached.parent)}")
             return model
         except Exception as err:  # no network, server down: not available here
             tried.append(f"download from {_WEIGHTS.url} failed ({type(err).__name__})")
@@ -103,7 +105,8 @@ def load_vgg16_imagenet(path: str | Path | None = None, *,
     if verbose:
         print("VGG-16's ImageNet weights are not available here. Tried:\n  "
               + "\n  ".join(tried) + f"\nTo use them, put {VGG16_FILE} ({_WEIGHTS.url}) "
-              f"into {config.DATA_ROOT}, or run where the download works (XAI_DOWNLOAD unset).")
+              f"into {config.show_path(config.DATA_ROOT)}, or run where the download works "
+              f"(XAI_DOWNLOAD unset).")
     return None
 
 

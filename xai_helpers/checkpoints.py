@@ -115,10 +115,19 @@ def pretrained_table(directory: Path | None = None) -> list[dict]:
             "test images": meta.get("test_size"),
             "exact images (%)": (round(100 * meta["test_accuracy_exact"], 1)
                                  if "test_accuracy_exact" in meta else ""),
-            "epochs": meta.get("epochs"),
+            "epochs": _epochs_with_parents(meta),
             "paper": models.REGISTRY[meta["name"]].paper if meta["name"] in models.REGISTRY else "",
         })
     return rows
+
+
+def _epochs_with_parents(meta: dict) -> int | str | None:
+    """A model's epochs, and those of the models its weights started from (``models.chain``)."""
+    name, epochs = meta["name"], meta.get("epochs")
+    if name not in models.REGISTRY or not models.REGISTRY[name].recipe.init:
+        return epochs
+    total = sum(models.spec(n).recipe.epochs for n in models.chain(name))
+    return f"{epochs} ({total} with its parents)"
 
 
 def model_versions() -> dict[str, dict]:

@@ -57,13 +57,13 @@ def data_dir() -> Path:
 
 def show_path(path: str | Path) -> str:
     """``path`` as printed in outputs that are committed: relative to the repository when it is
-    inside it or beside it (``data/samples/mnist.npz``, ``../shared/data``), else its name, so
-    that what a student reads is true on their machine too."""
+    inside it or beside it (``data/samples/mnist.npz``, ``../shared/data``), so that what a
+    student reads is true on their machine too; any other path as it is (the user's own)."""
     path = Path(path).expanduser().resolve()
     for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
-        if path.is_relative_to(base):
+        if path.is_relative_to(base) and base != base.parent:
             return prefix + (path.relative_to(base).as_posix() if path != base else ".")
-    return path.name
+    return str(path)
 
 
 def download_allowed() -> bool:
