@@ -40,6 +40,9 @@ def test_device_override(monkeypatch):
 def test_show_path_prints_paths_that_are_true_on_any_machine(tmp_path):
     assert config.show_path(config.SAMPLES_DIR / "mnist.npz") == "data/samples/mnist.npz"
     assert config.show_path(config.ROOT.parent / "shared" / "data") == "../shared/data"
+    link = tmp_path / "data_link"  # a link to a folder beside the repository: shown as given
+    link.symlink_to(config.ROOT / "data")
+    assert config.show_path(link) == "data"
     assert config.show_path(config.ROOT) == "."
     elsewhere = "/elsewhere/on/disk/cifar10.npz"
     if config.ROOT.parent.parent != config.ROOT.parent:  # the repository is not at /x

@@ -59,11 +59,13 @@ def show_path(path: str | Path) -> str:
     """``path`` as printed in outputs that are committed: relative to the repository when it is
     inside it or beside it (``data/samples/mnist.npz``, ``../shared/data``), so that what a
     student reads is true on their machine too; any other path as it is (the user's own)."""
-    path = Path(path).expanduser().resolve()
-    for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
-        if path.is_relative_to(base) and base != base.parent:
-            return prefix + (path.relative_to(base).as_posix() if path != base else ".")
-    return str(path)
+    path = Path(path).expanduser()
+    for candidate in (Path(os.path.abspath(path)), path.resolve()):  # as given, links followed
+        for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
+            if candidate.is_relative_to(base) and base != base.parent:
+                return prefix + (candidate.relative_to(base).as_posix() if candidate != base
+                                 else ".")
+    return str(path.resolve())
 
 
 def download_allowed() -> bool:
