@@ -146,7 +146,7 @@ def test_deletion_and_insertion_curves_known_answer(summer):
     10, 6, 3, 1, 0; inserting them gives 0, 4, 7, 9, 10."""
     x = torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64).view(1, 1, 2, 2)
     sig = torch.sigmoid(torch.tensor([10.0, 6, 3, 1, 0], dtype=torch.float64)).float()
-    deletion = deletion_curve(summer, x, 0, x, steps=4)
+    deletion = deletion_curve(summer, x, 0, x, steps=4, patch=1)
     torch.testing.assert_close(deletion.scores[0], sig)
     assert deletion.fractions.tolist() == [0, 0.25, 0.5, 0.75, 1]
     assert deletion.area == pytest.approx(float(torch.trapezoid(sig, dx=0.25)), abs=1e-6)
@@ -155,8 +155,28 @@ def test_deletion_and_insertion_curves_known_answer(summer):
     sig_in = torch.sigmoid(torch.tensor([0.0, 4, 7, 9, 10], dtype=torch.float64)).float()
     torch.testing.assert_close(insertion.scores[0], sig_in)
     assert insertion.higher_is_better and insertion.kind == "insertion"
-    reverse = deletion_curve(summer, x, 0, -x, steps=4)  # least important first: slower fall
+    reverse = deletion_curve(summer, x, 0, -x, steps=4, patch=1)  # least important first
     assert reverse.area > deletion.area
+
+
+def test_patch_deletion_removes_whole_cells_in_the_order_of_their_sums():
+    """A 4 x 4 image in 2 x 2 cells; the map puts the most on the bottom-right cell although
+    its single largest pixel is top-left: whole cells go, bottom-right first."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2, bias=False)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.stack([torch.ones(16), torch.zeros(16)]))
+    x = torch.ones(1, 1, 4, 4, dtype=torch.float64)
+    maps = torch.zeros(1, 1, 4, 4)
+    maps[0, 0, 0, 0] = 5.0  # top-left cell: sum 5
+    maps[0, 0, 2:, 2:] = 2.0  # bottom-right cell: sum 8
+    curve = deletion_curve(model, x, 0, maps, steps=4, patch=2)
+    remaining = torch.tensor([16.0, 12, 8, 4, 0], dtype=torch.float64)  # a cell per step
+    torch.testing.assert_close(curve.scores[0], torch.sigmoid(remaining).float())
+    from xai_helpers.decline import _pixel_ranks
+    first = (_pixel_ranks(maps, 2).view(4, 4) < 4)
+    assert first[2:, 2:].all() and first.sum() == 4  # the bottom-right cell goes first
+    with pytest.raises(ValueError, match="does not divide"):
+        deletion_curve(model, x, 0, maps, patch=3)
 
 
 def test_blurred_insertion_baseline_keeps_a_constant_image(summer):
@@ -172,7 +192,7 @@ def test_spearman_matches_scipy_with_ties():
     ours = _spearman(a, b)
     for i in range(3):
         assert ours[i] == pytest.approx(spearmanr(a[i], b[i]).statistic)
-    assert _spearman(np.ones((1, 5)), b[:1, :5])[0] == 0.0  # constant map: no ranking
+    assert np.isnan(_spearman(np.ones((1, 5)), b[:1, :5])[0])  # constant map: undefined
 
 
 @pytest.fixture
@@ -198,8 +218,17 @@ def test_randomisation_cascade_from_the_top(gap_cnn):
     fixed = randomisation_check(gap_cnn, the_image, x, 0)
     assert fixed.layers == ("fc", "conv2", "conv1") and fixed.correlation.shape == (3, 4)
     assert torch.allclose(fixed.correlation, torch.ones(3, 4)) and fixed.score == 1.0
+    assert fixed.undefined == 0.0
     cam = randomisation_check(gap_cnn, "cam", x, 0)
     assert cam.score < 0.9 and cam.method == "cam"
+
+    def zero_after_the_first_layer(model, inputs, targets):  # constant once fc is re-drawn
+        same = torch.equal(model.fc.weight, gap_cnn.fc.weight)
+        return inputs[:, None] * (1.0 if same else 0.0)
+
+    blank = randomisation_check(gap_cnn, zero_after_the_first_layer, x, 0)
+    assert blank.correlation.isnan().all() and blank.undefined == 1.0  # not counted as 0
+    assert math.isnan(blank.score)
     assert all(torch.equal(before[k], v) for k, v in gap_cnn.state_dict().items())
 
 
@@ -244,3 +273,16 @@ def test_committed_table_has_every_method_and_way():
     for r in rows:
         a, b = float(r["accuracy_a"]), float(r["accuracy_b"])
         assert float(r["decline_rate"]) == pytest.approx((a - b) / a)
+
+
+def test_the_batchnorm_variant_also_reinitialises_batch_norm():
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict([
+        ("conv", nn.Conv2d(3, 4, 3, padding=1)), ("bn", nn.BatchNorm2d(4)), ("relu", nn.ReLU()),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(4, 2)),
+    ])).eval()
+    x = torch.rand(2, 3, 8, 8)
+    assert cascade_layers(net, x) == ["fc", "conv"]
+    assert cascade_layers(net, x, batchnorm=True) == ["fc", "bn", "conv"]
+    with_bn = randomisation_check(net, "cam", x, 0, batchnorm=True)
+    assert with_bn.layers == ("fc", "bn", "conv") and with_bn.correlation.shape == (3, 2)

@@ -186,9 +186,12 @@ def test_validation_split_holds_out_the_last_images_and_never_loads_the_test_set
 
 def test_a_final_run_measures_the_test_set_once_at_the_end(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "BUILD_DIR", tmp_path)
-    calls, evaluate = [], train.evaluate
-    monkeypatch.setattr(train, "evaluate", lambda model, d, **kw: (
-        calls.append((d.split, len(d))), evaluate(model, d, **kw))[1])
+    from xai_helpers import scoring
+
+    calls, evaluate = [], scoring.evaluate
+    for module in (train, scoring):  # the loop's and the final measurement's
+        monkeypatch.setattr(module, "evaluate", lambda model, d, **kw: (
+            calls.append((d.split, len(d))), evaluate(model, d, **kw))[1])
     meta = train.train_registered("lenet_mnist", quick=True, device="cpu", epochs=2)
     assert calls == [("test", 1_000)]  # after training, not after every epoch
     assert "history_test_accuracy" not in meta and len(meta["history_train_accuracy"]) == 2

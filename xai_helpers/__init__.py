@@ -2,7 +2,8 @@
 
 One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets),
 ``models`` (architectures, registry), ``checkpoints`` (the trained weights), ``hooks``
-(reading layers safely), ``train`` (the shared training loop), ``verify`` (re-measure
+(reading layers safely), ``train`` (the shared training loop), ``scoring`` (accuracy, the
+test-set figures of a checkpoint), ``verify`` (re-measure
 checkpoints), ``viz`` (figures) and ``widgets`` (sliders).
 Each explanation method of the papers gets a module of its own: ``contribution`` and
 ``occlusion`` (paper 1), ``gcm`` with ``gcm_analysis`` and the SVHN stand-in ``digits``

@@ -23,7 +23,8 @@ from torch import nn
 from .cav import INPUT, contribution_ratio, recording
 from .hooks import get_layer
 
-__all__ = ["UPSAMPLE", "gap_linear", "default_layer", "class_gradients", "guided_backprop",
+__all__ = ["UPSAMPLE", "IG_STEPS", "completeness_gap", "gap_linear", "default_layer",
+           "class_gradients", "guided_backprop",
            "gradcam", "guided_gradcam", "cam", "cwm", "ccm", "cav", "occlusion",
            "integrated_gradients", "guided_backprop_reference", "gradcam_reference",
            "guided_gradcam_reference", "cam_reference", "cwm_reference", "ccm_reference",
@@ -130,8 +131,15 @@ def _gradcam_coarse(model, x, classes, layer):
 
 def gradcam(model, x, classes, layer: str | None = None):
     """Grad-CAM (Selvaraju et al., ICCV 2017, Eq. 1-2) at ``layer`` (:func:`default_layer`),
-    upscaled bicubically to the input size. N x T x 1 x H x W."""
-    return _upsample(_gradcam_coarse(model, x, classes, layer or default_layer(model)), x)
+    upscaled bicubically to the input size (paper 2, 4.6), N x T x 1 x H x W, and >= 0.
+
+    The ReLU of Eq. 2 is applied at the layer's resolution and once more after the upscaling:
+    bicubic interpolation overshoots next to sharp edges, which on ``cnn_cifar10`` made 8.7% of
+    the true class's pixels negative (first 1,000 test images; down to -23% of a map's maximum
+    over all classes), values Grad-CAM's ReLU rules out. The second ReLU keeps that promise;
+    the peers differ (captum returns the overshoot, pytorch-grad-cam resizes bilinearly)."""
+    coarse = _gradcam_coarse(model, x, classes, layer or default_layer(model))
+    return _upsample(coarse, x).clamp(min=0)
 
 
 def guided_gradcam(model, x, classes, layer: str | None = None):
@@ -215,16 +223,34 @@ def _gauss_legendre(n_steps: int) -> tuple[list[float], list[float]]:
     return list(0.5 * (1 + nodes)), list(0.5 * weights)
 
 
-def integrated_gradients(model, x, classes, n_steps: int = 8, baseline: float = 0.0):
+# Integrated Gradients' steps, chosen by completeness (the map's sum against score(x) -
+# score(black)), not by speed: the smallest of 8, 16, 24, 32, 48, 64 steps whose relative gap
+# has a median <= 2.5% and a 90th percentile <= 10% on cnn_cifar10 (true class, first 200 test
+# images): 8 steps 11.6% / 32.3%, 16 4.5% / 17.2%, 24 2.8% / 7.8%, 32 2.1% / 6.3%, 64 1.0% / 2.8%.
+IG_STEPS = 32
+
+
+def integrated_gradients(model, x, classes, n_steps: int = IG_STEPS, baseline: float = 0.0):
     """Integrated Gradients (Sundararajan et al., ICML 2017, Eq. 1): ``(x - b) times`` the
     mean gradient on the straight path from the baseline ``b`` (0: a black image) to ``x``,
     with ``n_steps`` Gauss-Legendre points (captum's default rule). N x T x C x H x W; the
-    map sums to about ``score(x) - score(b)`` (completeness, exact as n_steps grows)."""
+    map sums to about ``score(x) - score(b)`` (completeness, exact as n_steps grows; see
+    :data:`IG_STEPS` and :func:`completeness_gap`)."""
     base = torch.full_like(x, baseline)
     total = 0.0
     for alpha, weight in zip(*_gauss_legendre(n_steps), strict=True):
         total = total + weight * class_gradients(model, base + alpha * (x - base), classes)[0]
     return (x - base).unsqueeze(1) * total
+
+
+@torch.no_grad()
+def completeness_gap(model, x, classes, maps: torch.Tensor, baseline: float = 0.0):
+    """Relative gap of Integrated Gradients' completeness, per image and class (N x T):
+    ``|sum(map) - (score(x) - score(b))| / |score(x) - score(b)|`` for ``maps`` as
+    :func:`integrated_gradients` returns them (0 = the map accounts for the whole change)."""
+    change = model(x) - model(torch.full_like(x, baseline))
+    change = _select(change[..., None, None], classes)[..., 0, 0]
+    return (maps.sum(dim=(2, 3, 4)) - change).abs() / change.abs().clamp(min=1e-12)
 
 
 # --------------------------------------------------------------------------- references
@@ -236,18 +262,20 @@ def guided_backprop_reference(model, x, target):
 
 
 def gradcam_reference(model, x, target, layer: str | None = None):
-    """captum's ``LayerGradCam`` (ReLU on) + ``LayerAttribution.interpolate`` (bicubic)."""
+    """captum's ``LayerGradCam`` (ReLU on) + ``LayerAttribution.interpolate`` (bicubic), then
+    the ReLU again (the course's convention, :func:`gradcam`)."""
     from captum.attr import LayerAttribution, LayerGradCam
     layer = get_layer(model, layer or default_layer(model))
     coarse = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
-    return LayerAttribution.interpolate(coarse, x.shape[-2:], interpolate_mode=UPSAMPLE)
+    return LayerAttribution.interpolate(coarse, x.shape[-2:],
+                                        interpolate_mode=UPSAMPLE).clamp(min=0)
 
 
 def guided_gradcam_reference(model, x, target, layer: str | None = None):
-    """captum's ``GuidedGradCam`` with bicubic upscaling."""
-    from captum.attr import GuidedGradCam
-    layer = get_layer(model, layer or default_layer(model))
-    return GuidedGradCam(model, layer).attribute(x, target=target, interpolate_mode=UPSAMPLE)
+    """captum's ``GuidedBackprop`` times :func:`gradcam_reference` (captum's own
+    ``GuidedGradCam`` multiplies by the upscaled map without the second ReLU)."""
+    return guided_backprop_reference(model, x, target) * gradcam_reference(model, x, target,
+                                                                           layer)
 
 
 def cam_reference(model, x, target):
@@ -291,7 +319,8 @@ def occlusion_reference(model, x, target, window: int = 8, stride: int = 8,
     return maps[:, :1]
 
 
-def integrated_gradients_reference(model, x, target, n_steps: int = 8, baseline: float = 0.0):
+def integrated_gradients_reference(model, x, target, n_steps: int = IG_STEPS,
+                                   baseline: float = 0.0):
     """captum's ``IntegratedGradients`` with the same rule and baseline."""
     from captum.attr import IntegratedGradients
     return IntegratedGradients(model).attribute(x, baselines=baseline, target=target,

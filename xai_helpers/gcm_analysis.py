@@ -236,13 +236,14 @@ def over_batches(model: nn.Module, images: torch.Tensor, fn, *, batch_size: int 
 def accuracy_table(nets: dict[str, nn.Module], test, timing: torch.Tensor) -> dict[str, dict]:
     """Our Table 7, measured on the models in hand: per model its parameters, the accuracy on
     ``test`` (an ``ImageData``; the offline CIFAR-10 is 90% JPEG-degraded) and on its exact
-    images with the 95% interval and recompressed as JPEG-75 (:func:`train.jpeg_report`), and
+    images with the 95% interval and recompressed as JPEG-75 (:func:`scoring.jpeg_report`), and
     the inference time per image on ``timing`` (batches of 100, best of 7 passes)."""
-    from . import models, train
+    from . import models, scoring
 
     table = {}
     for name, model in nets.items():
         table[name] = {"parameters": models.count_parameters(model),
-                       "accuracy": train.evaluate(model, test), **train.jpeg_report(model, test),
+                       "accuracy": scoring.evaluate(model, test),
+                       **scoring.jpeg_report(model, test),
                        "ms_per_image": 1e3 * seconds_per_image(model, timing, repeats=7)}
     return table

@@ -25,8 +25,9 @@ model it does not fit raises a ``ValueError`` naming what it needs), knobs with 
 ``guided_backprop`` (GB), ``guided_gradcam`` (GGCAM, ``layer``), ``gradcam`` (``layer``:
     the layer feeding the global average pooling, else the last conv), ``cam``
     Paper 2's comparison on the plain CNN (4.6). Grad-CAM keeps its ReLU (Selvaraju et al.,
-    Eq. 2); CAM is signed (no ReLU, no bias: its mean over the feature map plus the bias is
-    the logit).
+    Eq. 2), applied again after the bicubic upscaling so the returned map is >= 0
+    (:func:`class_maps.gradcam`); CAM is signed (no ReLU, no bias: its mean over the feature
+    map plus the bias is the logit).
 ``cwm``, ``ccm``
     GCM's maps (paper 2, Eq. 1 and 3), from ``model.maps``.
 ``cav`` (``layer="input"``)
@@ -36,8 +37,10 @@ model it does not fit raises a ``ValueError`` naming what it needs), knobs with 
 ``occlusion`` (``window=8, stride=8, fill=0.0``)
     Paper 1's region deletion in one pass, on the logits; ``single_pass_occlusion`` of
     :mod:`xai_helpers.occlusion` does not fit (softmax, one class, averaged over images).
-``integrated_gradients`` (``n_steps=8, baseline=0.0``)
-    Zero baseline = a black image (the models take [0, 1] pixels); Gauss-Legendre rule.
+``integrated_gradients`` (``n_steps=32, baseline=0.0``)
+    Zero baseline = a black image (the models take [0, 1] pixels); Gauss-Legendre rule; the
+    steps chosen by completeness (:data:`class_maps.IG_STEPS`,
+    :func:`class_maps.completeness_gap`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from . import config, data, models
-from .train import evaluate, measure_test
+from .scoring import evaluate, measure_test
 
 
 def samples_accuracy(model, dataset: str) -> dict:
