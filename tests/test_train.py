@@ -72,7 +72,7 @@ def test_resumed_run_equals_uninterrupted_run(make_model, blobs, tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         train.fit(make_model(), blobs, RECIPE, device="cpu", run_dir=tmp_path)
     monkeypatch.setattr(train, "_save_state", save)
-    assert torch.load(tmp_path / "state.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["epoch"] == 1
     resumed = make_model()  # a new process: fresh weights, state comes from the file
     history = train.fit(resumed, blobs, RECIPE, device="cpu", run_dir=tmp_path)
     assert history.epoch == [1, 2, 3]

@@ -68,7 +68,7 @@ def _finished_run(variant: str, epochs: int) -> tuple[GCM, dict[str, data.ImageD
     """The finished tuning run's model (mirror-averaged maps) and the validation images, exact
     and JPEG-75-recompressed."""
     state = torch.load(config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}" / "state.pt",
-                       weights_only=False)
+                       weights_only=True)
     if state["epoch"] != epochs:
         raise RuntimeError(f"tune-{variant}-e{epochs} stopped after epoch {state['epoch']}")
     net = VARIANTS[variant][0]()

@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from . import models, scoring
 from .viz import _no_ticks, frame, show_image, signed_heatmap, to_numpy_image
 
 __all__ = ["parts", "ccm_figure", "ccm_pairs_figure", "difference_figure", "class_maps",
@@ -238,8 +239,6 @@ def accuracy_table(nets: dict[str, nn.Module], test, timing: torch.Tensor) -> di
     ``test`` (an ``ImageData``; the offline CIFAR-10 is 90% JPEG-degraded) and on its exact
     images with the 95% interval and recompressed as JPEG-75 (:func:`scoring.jpeg_report`), and
     the inference time per image on ``timing`` (batches of 100, best of 7 passes)."""
-    from . import models, scoring
-
     table = {}
     for name, model in nets.items():
         table[name] = {"parameters": models.count_parameters(model),
