@@ -15,7 +15,10 @@ and over the reference on the batch repeated 10 times (captum's way of batching 
 
 Full mode (no --n, --quick or --untrained, and the full 10,000-image test set found) writes
 ``data/results/decline_rate_cifar10.csv`` (method, way, accuracy_a, accuracy_b, decline_rate,
-n_images) and ``data/results/decline_rate_cifar10.json`` (machine, timings); other runs write
+n_images, decline_rate_low, decline_rate_high: the 95 % bootstrap interval over the images,
+:mod:`xai_helpers.ranking`), its per-image results ``decline_rate_cifar10_per_image.npz``
+(:func:`xai_helpers.decline.write_results`, read by notebook 06 for its intervals) and
+``data/results/decline_rate_cifar10.json`` (machine, timings); other runs write
 the CSV under ``build/results/``. The JSON always goes to ``build/bench/decline.json``.
 Target (issue): the full test set, all methods, four ways, <= 30 minutes on a 2-core CPU.
 """
@@ -23,15 +26,15 @@ Target (issue): the full test set, all methods, four ways, <= 30 minutes on a 2-
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import time
 
 import torch
 
 from xai_helpers import config, data, models
-from xai_helpers.decline import WAYS, decline_rate
+from xai_helpers.decline import WAYS, decline_rate, write_results
 from xai_helpers.methods import attribute
+from xai_helpers.ranking import bootstrap
 from xai_helpers.train import machine_info, write_report
 
 PLAN = {"cnn_cifar10": ("guided_backprop", "guided_gradcam", "gradcam", "cam", "cav",
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
                                  batch_size=args.batch_size)
             spent, cpu = time.perf_counter() - tick, time.process_time() - cpu
             timing = speed(method, model, subset, min(args.loop_n, len(subset)))
-            rows += [r.as_row() for r in found]
+            rows += found
             report["methods"][method] = {"model": model_name, "seconds": spent,
                                          "cpu_seconds": cpu, "images_per_s": len(test) / spent,
                                          **timing}
@@ -123,12 +126,14 @@ def main(argv: list[str] | None = None) -> dict:
           f"{BUDGET_S} s on a 2-core CPU)")
     out_dir = config.RESULTS_DIR if full else config.BUILD_DIR / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / f"{NAME}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"-> {out_dir / f'{NAME}.csv'} ({len(rows)} rows: {len(rows) // len(WAYS)} methods x "
-          f"{len(WAYS)} ways)")
+    intervals = {}  # bootstrap over the images, 95 %: columns decline_rate_low / _high
+    for way in WAYS:
+        for method, iv in bootstrap({r.method: r for r in rows if r.way == way}).items():
+            intervals[method, way] = {"decline_rate_low": iv.low, "decline_rate_high": iv.high}
+    written_csv = write_results(rows, out_dir / f"{NAME}.csv", intervals)
+    print(f"-> {written_csv} ({len(rows)} rows: {len(rows) // len(WAYS)} methods x "
+          f"{len(WAYS)} ways, 95 % bootstrap intervals) and its per-image results "
+          f"{NAME}_per_image.npz")
     written = write_report(report, "decline")
     if full:
         shutil.copyfile(written, config.RESULTS_DIR / f"{NAME}.json")

@@ -57,7 +57,9 @@ from .cav import _explaining
 from .class_maps import UPSAMPLE, default_layer, gap_linear
 
 __all__ = ["Method", "METHODS", "UPSAMPLE", "attribute", "applicable", "register_method",
-           "gap_linear", "default_layer"]
+           "maps_function", "MapsFn", "gap_linear", "default_layer"]
+
+MapsFn = Callable[..., torch.Tensor]  # (model, inputs, targets) -> N x T x C' x H x W
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,16 @@ def attribute(method: str, model: nn.Module, inputs: torch.Tensor, targets=None,
                 maps = spec.compute(model, xb, cb, **knobs)
             out.append(maps.detach().cpu())
     return torch.cat(out)
+
+
+def maps_function(method: str | MapsFn, **knobs) -> tuple[str, MapsFn]:
+    """``(name, maps)`` with ``maps(model, inputs, targets=None)`` -> N x T x C' x H x W: a
+    registered method (its ``knobs`` bound) or a callable of that signature, as it is (the
+    measures of :mod:`xai_helpers.decline` and :mod:`xai_helpers.faithfulness` take both)."""
+    if callable(method):
+        return getattr(method, "__name__", "custom"), method
+    _method(method)
+    return method, lambda model, x, targets=None: attribute(method, model, x, targets, **knobs)
 
 
 def _classes(targets, n: int, k: int) -> torch.Tensor | None:
