@@ -9,7 +9,9 @@ Each explanation method of the papers gets a module of its own: ``contribution``
 ``occlusion`` (paper 1), ``gcm`` with ``gcm_analysis`` and the SVHN stand-in ``digits``
 (paper 2), ``cav`` with its layer rules ``cav_rules`` (paper 3), ``pruning`` (paper 4); the
 comparison of notebook 06 has ``methods`` (one calling convention for every method, maps in
-``class_maps``) and ``decline`` (paper 2's decline rate, deletion / insertion, randomisation).
+``class_maps``), ``decline`` (paper 2's decline rate), ``faithfulness`` (deletion /
+insertion, the randomisation check, faithfulness correlation) and ``ranking`` (bootstrap
+intervals and ranks over all of them).
 
 Shared meanings, used by every method module:
 

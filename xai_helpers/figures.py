@@ -240,3 +240,38 @@ def class_sum_grid(ax: Axes, sums: ImageLike, row_labels: Sequence[str],
     if label is not None:
         ax.get_xticklabels()[label].set_color("red")
     return artist
+
+
+def interval_panels(rows: Sequence[dict], labels: dict[str, str], directions: dict[str, bool],
+                    *, title: str, ncols: int = 4) -> Figure:
+    """One panel per measure: each method's value (dot) and interval (bar), methods top to
+    bottom in the order of ``rows`` (:func:`xai_helpers.ranking.rank_table`'s rows). The
+    methods of rank 1 are drawn in red, values that hold by construction as hollow grey
+    squares (not ranked); each panel says which direction is better."""
+    measures = [m for m in directions if any(m in r for r in rows)]
+    nrows = math.ceil(len(measures) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 0.28 * len(rows) * nrows + 1.4),
+                             sharey=True, squeeze=False, layout="constrained")
+    y = np.arange(len(rows))[::-1]
+    for ax, measure in zip(axes.flat, measures, strict=False):
+        for yi, row in zip(y, rows, strict=True):
+            if measure not in row:
+                continue
+            iv, rank = row[measure], row.get("rank_" + measure)
+            color = "grey" if rank is None else ("C3" if rank == 1 else "C0")
+            ax.plot([iv.low, iv.high], [yi, yi], c=color, lw=2)
+            ax.plot(iv.value, yi, "s" if rank is None else "o", c=color,
+                    mfc="none" if rank is None else color, ms=5)
+        better = "higher" if directions[measure] else "lower"
+        ax.set_title(f"{measure}\n({better} is better)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    for ax in axes.flat[len(measures):]:
+        ax.axis("off")
+    axes[0, 0].set_yticks(y, [labels.get(r["method"], r["method"]) for r in rows])
+    for ax in axes[:, 0]:
+        ax.set_ylabel("method")
+    for ax in axes[-1]:
+        ax.set_xlabel("value, 95% interval")
+    fig.suptitle(title, fontsize=10)
+    return fig

@@ -21,6 +21,7 @@ four decline columns against the four others, a choice the numbers cannot make f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,8 @@ from .faithfulness import (
 from .methods import maps_function
 
 __all__ = ["MEASURES", "DIRECTIONS", "BY_CONSTRUCTION", "N_BOOT", "LEVEL", "PerImage",
-           "per_image", "Interval", "bootstrap", "separated", "rank_table", "measures"]
+           "per_image", "Interval", "bootstrap", "separated", "rank_table", "measures",
+           "format_table"]
 
 # Each measure and its direction (True: higher is better)
 DIRECTIONS = {**{f"decline_{w}": False for w in WAYS}, "deletion": False, "insertion": True,
@@ -183,3 +185,28 @@ def measures(model, method, inputs: torch.Tensor, labels: torch.Tensor, *, steps
     out["randomisation"] = randomisation_check(model, maps_of, inputs, labels)
     out["faithfulness_correlation"] = faithfulness_correlation(model, inputs, labels, maps)
     return out
+
+
+def format_table(rows: Sequence[dict], labels: dict[str, str] | None = None,
+                 directions: dict[str, bool] = DIRECTIONS) -> str:
+    """:func:`rank_table`'s rows as text: per method and measure ``value (rank)``, ``(=)``
+    for a value that holds by construction, ``(-)`` where undefined."""
+    labels = labels or {}
+    shown = [m for m in directions if any(m in r for r in rows)]
+    width = max(10, *(len(labels.get(r["method"], r["method"])) + 1 for r in rows))
+    lines = [f"{'':<{width}}" + "".join(f"{m:>{max(13, len(m) + 1)}}" for m in shown),
+             f"{'better:':<{width}}" + "".join(
+                 f"{'higher' if directions[m] else 'lower':>{max(13, len(m) + 1)}}"
+                 for m in shown)]
+    for row in rows:
+        cells = []
+        for m in shown:
+            if m not in row:
+                cells.append("")
+                continue
+            rank = row.get("rank_" + m)
+            mark = "=" if "why_" + m in row else ("-" if rank is None else str(rank))
+            cells.append(f"{row[m].value:+.3f} ({mark})")
+        lines.append(f"{labels.get(row['method'], row['method']):<{width}}" + "".join(
+            c.rjust(max(13, len(m) + 1)) for c, m in zip(cells, shown, strict=True)))
+    return "\n".join(lines)

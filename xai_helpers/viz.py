@@ -298,6 +298,7 @@ from .figures import PANEL_KINDS as PANEL_KINDS  # noqa: E402  (built on the hel
 from .figures import class_sum_grid as class_sum_grid  # noqa: E402
 from .figures import contribution_figure as contribution_figure  # noqa: E402
 from .figures import framed_rows as framed_rows  # noqa: E402
+from .figures import interval_panels as interval_panels  # noqa: E402
 from .figures import maps_over_image_rows as maps_over_image_rows  # noqa: E402
 from .figures import panel_grid as panel_grid  # noqa: E402
 from .figures import panel_grid_figsize as panel_grid_figsize  # noqa: E402
