@@ -29,7 +29,8 @@ rest: accuracy, the other group, the ablations.
 Ablations at equal sparsity (``criterion``): ``"magnitude"`` replaces step 4 by deleting the
 same number of weights by smallest |w|; ``"random"`` deletes the same numbers of weights at
 random (step 1 included). ``python -m xai_helpers.pruning`` runs the reproduction and writes
-``data/results/pruning_mnist.json`` and the checkpoint ``mlp_mnist_pruned``.
+``pruning_mnist.json`` and the checkpoint ``mlp_mnist_pruned`` into ``build/``;
+``--replace-committed`` writes them over the committed ones in ``data/``.
 """
 
 from __future__ import annotations
@@ -336,11 +337,23 @@ def summary(result: PruningResult) -> dict:
 def reproduce(*, max_rounds: int = 15, until_over_90: float | None = 0.54,
               retrain_epochs: int = 1, connectivity: int = 4, weight_rate: float = 0.5,
               region_rate: float = 0.4, out_dir: Path | None = None,
-              checkpoint_dir: Path | None = None) -> dict:
+              checkpoint_dir: Path | None = None, replace_committed: bool = False) -> dict:
     """The full reproduction on ``mlp_mnist`` and full MNIST: region pruning (module
     docstring), the ablations at equal sparsity and a dense control with the same retraining,
-    ``data/results/pruning_mnist.json`` (our numbers beside the paper's, machine, date,
-    timing) and the checkpoint ``mlp_mnist_pruned``."""
+    ``pruning_mnist.json`` (our numbers beside the paper's, machine, date, timing) and the
+    checkpoint ``mlp_mnist_pruned``. They go to ``build/results/`` and ``build/checkpoints/``
+    unless ``out_dir`` / ``checkpoint_dir`` say otherwise; ``replace_committed=True`` writes
+    them over ``data/results/`` and ``data/checkpoints/`` (what notebook 05 reads)."""
+    for name, value, low in (("max_rounds", max_rounds, 1), ("retrain_epochs", retrain_epochs, 0)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if until_over_90 is not None and not 0 < until_over_90 <= 1:
+        raise ValueError(f"until_over_90 is a share of neurons in (0, 1] (or None: never stop "
+                         f"early), got {until_over_90!r}")
+    if replace_committed:
+        checkpoint_dir, out_dir = config.CHECKPOINT_DIR, config.RESULTS_DIR
+    checkpoint_dir = Path(checkpoint_dir or config.BUILD_DIR / "checkpoints")
+    out_dir = Path(out_dir or config.BUILD_DIR / "results")
     trainset, test = data.load("mnist", "train"), data.load("mnist", "test")
     if not (trainset.full and test.full):
         raise data.DataUnavailableError("the reproduction needs full MNIST: set XAI_DATA_DIR")
@@ -384,9 +397,12 @@ def reproduce(*, max_rounds: int = 15, until_over_90: float | None = 0.54,
             "training_time_s": round(result.seconds, 1), "machine": record["machine"],
             "date": record["date"]}
     models.save_checkpoint(result.model, "mlp_mnist_pruned", meta, checkpoint_dir)
-    out_dir = Path(out_dir) if out_dir else config.RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{RESULT}.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"-> {config.show_path(checkpoint_dir / 'mlp_mnist_pruned.pt')} and "
+          f"{config.show_path(out_dir / f'{RESULT}.json')}"
+          + (" (replacing the committed files)" if replace_committed else
+             " (the committed files are unchanged; --replace-committed writes over them)"))
     return record
 
 
@@ -402,9 +418,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="stop once this share of neurons is > 90%% pruned (0: never)")
     parser.add_argument("--retrain-epochs", type=int, default=1)
     parser.add_argument("--connectivity", type=int, default=4, choices=(4, 8))
+    parser.add_argument("--replace-committed", action="store_true",
+                        help="write over data/checkpoints/mlp_mnist_pruned.* and "
+                             "data/results/pruning_mnist.json (default: build/)")
     args = parser.parse_args(argv)
-    r = reproduce(max_rounds=args.max_rounds, until_over_90=args.until or None,
-                  retrain_epochs=args.retrain_epochs, connectivity=args.connectivity)
+    try:
+        r = reproduce(max_rounds=args.max_rounds, until_over_90=args.until or None,
+                      retrain_epochs=args.retrain_epochs, connectivity=args.connectivity,
+                      replace_committed=args.replace_committed)
+    except ValueError as err:
+        parser.error(str(err))
     print(f"accuracy {100 * r['accuracy_before']:.2f}% -> {100 * r['accuracy_after']:.2f}% "
           f"(paper 94.5% -> 94.1%), sparsity {100 * r['sparsity']:.1f}%, neurons >90% pruned "
           f"{100 * r['neurons_over_90_pruned']:.0f}% (paper 54%), <=40% pruned "
