@@ -50,9 +50,24 @@ BUILD_DIR: Path = ROOT / "build"
 
 
 def data_dir() -> Path:
-    """The local data directory: ``$XAI_DATA_DIR`` if set, else the repository's ``data/``."""
+    """The local data directory: ``$XAI_DATA_DIR`` if set, else the repository's ``data/``.
+
+    A relative ``XAI_DATA_DIR`` is read from the repository root, wherever the code runs
+    (``XAI_DATA_DIR=../shared/data`` means the same folder in a notebook, whose working folder
+    is ``notebooks/``, as in ``make``). A folder that does not exist is an error, not a silent
+    fall-back to the samples."""
     value = os.environ.get("XAI_DATA_DIR")
-    return Path(value).expanduser().resolve() if value else DATA_ROOT
+    if not value:
+        return DATA_ROOT
+    path = Path(value).expanduser()
+    path = (path if path.is_absolute() else ROOT / path).resolve()
+    if not path.is_dir():
+        relative = ("" if Path(value).expanduser().is_absolute()
+                    else ", read from the repository root")
+        raise FileNotFoundError(
+            f"XAI_DATA_DIR={value} names no folder ({path}{relative}); set it to the folder "
+            f"holding {{name}}.npz (e.g. ../shared/data), or unset it to use the samples")
+    return path
 
 
 def show_path(path: str | Path) -> str:

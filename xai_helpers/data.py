@@ -18,7 +18,6 @@ notebook should say so and carry on.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -124,16 +123,29 @@ def _info(name: str, split: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-def _to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 HW / HWC / CHW arrays -> float N x C x H x W in [0, 1], int64 labels."""
+def _to_tensors(x: np.ndarray, y: np.ndarray, where: str = "") -> tuple[torch.Tensor,
+                                                                         torch.Tensor]:
+    """uint8 HW / HWC / CHW arrays -> float N x C x H x W in [0, 1], int64 labels (N,).
+    Labels must be integers, one per image ((N, 1) is flattened); one-hot or float labels are
+    refused (they would make every accuracy wrong without a word)."""
+    where = f"{where}: " if where else ""
     if x.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 in [0, 255], got {x.dtype}")
+        raise ValueError(f"{where}images must be uint8 in [0, 255], got {x.dtype}")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{where}labels must be one class index per image, shape (N,), got "
+                         f"{y.shape}" + (" (one-hot? use labels.argmax(1))" if y.ndim == 2
+                                         else ""))
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise ValueError(f"{where}labels must be integers (class indices), got {y.dtype}")
     images = torch.from_numpy(np.ascontiguousarray(x))
     if images.ndim == 3:  # N, H, W
         images = images.unsqueeze(1)
     elif images.ndim == 4 and images.shape[-1] in (1, 3):  # N, H, W, C
         images = images.permute(0, 3, 1, 2)
-    return images.float().div_(255), torch.from_numpy(np.asarray(y).astype(np.int64))
+    return images.float().div_(255), torch.from_numpy(y.astype(np.int64))
 
 
 def _check(name: str, split: str, images: torch.Tensor, labels: torch.Tensor, where: str) -> None:
@@ -147,17 +159,31 @@ def _check(name: str, split: str, images: torch.Tensor, labels: torch.Tensor, wh
 
 
 def _from_npz(path: Path, name: str, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    with np.load(path) as d:
-        keys = (f"x_{split}", f"y_{split}")
-        missing = [k for k in keys if k not in d.files]
-        if missing:
-            raise ValueError(f"{path} has no array(s) {', '.join(missing)}; expected x_train, "
-                             f"y_train, x_test, y_test (uint8, HWC) as in ../shared/data")
-        images, labels = _to_tensors(d[keys[0]], d[keys[1]])
-        exact_key = f"{split}_exact"
-        exact = (torch.from_numpy(d[exact_key].astype(bool)) if exact_key in d.files
-                 else torch.ones(len(labels), dtype=torch.bool))
-    _check(name, split, images, labels, str(path))
+    where = config.show_path(path)
+    fix = ("replace the file with a complete copy (e.g. from ../shared/data), or move it away "
+           "to fall back to the next source")
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            keys = (f"x_{split}", f"y_{split}")
+            missing = [k for k in keys if k not in d.files]
+            if missing:
+                raise ValueError(f"{where} has no array(s) {', '.join(missing)} (it has "
+                                 f"{', '.join(d.files) or 'none'}); expected x_train, y_train, "
+                                 f"x_test, y_test (uint8, HWC) as in ../shared/data")
+            images, labels = _to_tensors(d[keys[0]], d[keys[1]], where)
+            exact_key = f"{split}_exact"
+            exact = (torch.from_numpy(np.asarray(d[exact_key]).astype(bool))
+                     if exact_key in d.files else torch.ones(len(labels), dtype=torch.bool))
+    except ValueError:
+        raise
+    except Exception as err:  # not a zip, truncated, empty, unreadable
+        detail = " ".join(str(err).split())[:160]
+        raise ValueError(f"{where} is not a readable .npz ({type(err).__name__}: {detail}); "
+                         f"{fix}") from None
+    if exact.shape != labels.shape:
+        raise ValueError(f"{where}: {split}_exact has shape {tuple(exact.shape)}, but there are "
+                         f"{len(labels)} labels; it must hold one flag per image")
+    _check(name, split, images, labels, where)
     return images, labels, exact
 
 
@@ -182,8 +208,13 @@ def _try_torchvision(name: str, split: str, tried: list[str]):
     where = f"torchvision {DATASETS[name].torchvision} in {config.show_path(config.DATA_ROOT)}"
     try:
         return _from_torchvision(name, split, download=False)
-    except (RuntimeError, FileNotFoundError, OSError):
+    except (RuntimeError, FileNotFoundError):  # not there (torchvision's own messages)
         pass
+    except Exception as err:  # partial or damaged files: say so, and go on to the next source
+        reason = " ".join(str(err).split())[:160]
+        tried.append(f"{where}: files there but unreadable ({type(err).__name__}: {reason}); "
+                     f"delete them to download again")
+        return None
     if not config.download_allowed():
         tried.append(f"{where}: not downloaded, and downloads are off (XAI_DOWNLOAD=0)")
         return None
@@ -229,6 +260,9 @@ def load(name: str, split: str = "test", *, n: int | None = None,
         When no source has the dataset; the message lists every place tried and the fix.
     """
     info = _info(name, split)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive integer (the first n images) or None (all), "
+                         f"got {n!r}")
     if info.built_from:  # house_digits: generated from the whole MNIST split
         from .digits import house_digits
 
@@ -266,6 +300,9 @@ def load(name: str, split: str = "test", *, n: int | None = None,
         raise DataUnavailableError(_unavailable_message(name, split, tried))
 
     images, labels, exact, source = result
+    unreadable = [t for t in tried if "unreadable" in t]
+    if unreadable and verbose:
+        print(f"note: {'; '.join(unreadable)}; using {source} instead")
     data = ImageData(name, split, images, labels, info.classes, source, exact,
                      full=len(labels) == n_full)
     if n is not None and n < len(data):
@@ -347,5 +384,3 @@ def environment_sources() -> dict[str, list[str]]:
     return {name: find_sources(name) for name in DATASETS}
 
 
-if os.environ.get("XAI_DATA_DIR") and not config.data_dir().is_dir():
-    print(f"warning: XAI_DATA_DIR={os.environ['XAI_DATA_DIR']} is not a folder")

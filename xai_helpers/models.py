@@ -14,44 +14,90 @@ it). ``python -m xai_helpers.train NAME`` writes both.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .gcm import CIFAR10_MEAN, GCM
 
-__all__ = ["GCM", "Normalize", "Recipe", "ModelSpec", "REGISTRY", "register", "build",
-           "load_pretrained", "save_checkpoint", "read_meta", "pretrained_table",
+__all__ = ["GCM", "Normalize", "check_images", "Recipe", "ModelSpec", "REGISTRY", "register",
+           "build", "load_pretrained", "save_checkpoint", "read_meta", "pretrained_table",
            "count_parameters", "CheckpointError", "checkpoint_paths", "chain", "model_versions"]
 
 
 class Normalize(nn.Module):
     """First layer of a model: check the input and standardise it, ``(x - mean) / std``.
 
-    Raises a clear ``ValueError`` for anything that is not N x C x H x W with the expected
-    number of channels (the usual mistakes: a single image without batch axis, HWC order).
+    Every course model takes the loaders' images as they are: float N x C x H x W in [0, 1].
+    What can be converted safely is (a NumPy array, another float dtype: to the model's);
+    the usual mistakes get a clear ``ValueError`` saying what was expected: a single image
+    without batch axis, HWC order, the wrong number of channels or (``size``) the wrong image
+    size, an empty batch, integer (uint8) images, 0-255 values, already normalised values
+    (below 0), NaN or Inf.
     """
 
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+    TOLERANCE = 1e-3  # float rounding of [0, 1] images (blur, interpolation) passes
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], size: int | None = None):
         super().__init__()
+        self.size = size
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
     def extra_repr(self) -> str:
-        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+        size = f", size={self.size}" if self.size else ""
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}{size}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = self.mean.shape[1]
-        if x.ndim != 4 or x.shape[1] != channels:
-            raise ValueError(
-                f"expected images N x {channels} x H x W (float in [0, 1]), got shape "
-                f"{tuple(x.shape)}; add a batch axis with x[None] or reorder HWC with "
-                f"x.permute(0, 3, 1, 2)")
+        x = check_images(x, self.mean.shape[1], self.size, self.mean.dtype,
+                         self.TOLERANCE)
         return (x - self.mean) / self.std
+
+
+def check_images(x, channels: int, size: int | None = None,
+                 dtype: torch.dtype = torch.float32, tolerance: float = 1e-3) -> torch.Tensor:
+    """``x`` as a float tensor N x ``channels`` x H x W in [0, 1] (:class:`Normalize`'s
+    check), or a ``ValueError`` that says what is wrong and how to fix it."""
+    expected = f"images N x {channels} x H x W, float in [0, 1]"
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(np.asarray(x))
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"expected {expected} (a tensor or NumPy array), got "
+                             f"{type(x).__name__}") from None
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(
+            f"expected {expected}, got shape {tuple(x.shape)}; add a batch axis with x[None] "
+            f"or reorder HWC with x.permute(0, 3, 1, 2)")
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        raise ValueError(f"expected {size} x {size} images, got {x.shape[-2]} x {x.shape[-1]}; "
+                         f"resize them first (torch.nn.functional.interpolate)")
+    if len(x) == 0:
+        raise ValueError(f"expected {expected}, got an empty batch (N = 0)")
+    if not x.is_floating_point():
+        raise ValueError(f"expected {expected}, got dtype {x.dtype}; for 0-255 images use "
+                         f"x.float() / 255")
+    x = x.to(dtype)
+    if torch.compiler.is_compiling():  # no data-dependent checks inside a compiled graph
+        return x
+    lo, hi = torch.aminmax(x.detach())
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"the images contain NaN or Inf; expected {expected}")
+    if hi > 1 + tolerance:
+        raise ValueError(f"expected {expected}, got values up to {hi:.4g}: 0-255 images? use "
+                         f"x / 255")
+    if lo < -tolerance:
+        raise ValueError(f"expected {expected}, got values down to {lo:.4g}: normalised "
+                         f"already (e.g. ImageNet mean / std)? The model normalises itself: "
+                         f"pass the loader's images")
+    return x
 
 
 @dataclass(frozen=True)
@@ -151,7 +197,7 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 def lenet_mnist() -> nn.Sequential:
     """LeNet-5 for 28x28 grey images (conv1 padded by 2 so the maps match the 32x32 original)."""
     return nn.Sequential(OrderedDict([
-        ("normalize", Normalize(MNIST_MEAN, MNIST_STD)),
+        ("normalize", Normalize(MNIST_MEAN, MNIST_STD, size=28)),
         ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("relu1", nn.ReLU()),
         ("pool1", nn.MaxPool2d(2)),
         ("conv2", nn.Conv2d(6, 16, 5)), ("relu2", nn.ReLU()),
@@ -211,7 +257,7 @@ def tiny_cnn(n: int = 3, n2: int | None = None) -> nn.Sequential:
     shown beside its contribution, and strokes near the border are not cut off.
     """
     return nn.Sequential(OrderedDict([
-        ("normalize", Normalize(MNIST_MEAN, MNIST_STD)),
+        ("normalize", Normalize(MNIST_MEAN, MNIST_STD, size=28)),
         ("conv1", nn.Conv2d(1, n, 5, padding=2)), ("relu1", nn.ReLU()),
         ("pool1", nn.MaxPool2d(2)),
         ("conv2", SharedConv2d(n, n2 or n, 3, padding=1)), ("relu2", nn.ReLU()),
@@ -298,7 +344,7 @@ def mlp(activation: str = "sigmoid") -> nn.Sequential:
     """Paper 4's network: 784 -> 100 -> 50 -> 10, ``activation`` "sigmoid" or "relu"."""
     act = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}[activation]
     return nn.Sequential(OrderedDict([
-        ("normalize", Normalize((0.0,), (1.0,))), ("flatten", nn.Flatten()),
+        ("normalize", Normalize((0.0,), (1.0,), size=28)), ("flatten", nn.Flatten()),
         ("fc1", nn.Linear(28 * 28, 100)), ("act1", act()),
         ("fc2", nn.Linear(100, 50)), ("act2", act()),
         ("fc3", nn.Linear(50, 10)),

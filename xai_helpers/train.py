@@ -117,7 +117,12 @@ def fit(model: nn.Module, train: data.ImageData, recipe: Recipe, *,
 
     state_file = Path(run_dir) / "state.pt" if run_dir is not None else None
     if state_file is not None and state_file.exists():
-        state = torch.load(state_file, map_location=device, weights_only=True)
+        try:  # plain tensors and data only: a planted pickle payload is refused, not run
+            state = torch.load(state_file, map_location=device, weights_only=True)
+        except Exception as err:
+            raise RuntimeError(f"{state_file} cannot be loaded safely as a training state "
+                               f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                               f"delete {state_file.parent} to start afresh") from None
         if state["recipe"] != asdict(recipe) or state["n_train"] != len(train):
             raise RuntimeError(f"{state_file} was written by another recipe or dataset; "
                                f"delete {state_file.parent} to start afresh")
