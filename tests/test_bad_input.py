@@ -13,7 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from xai_helpers import checkpoints, config, data, models, pruning, train
+from xai_helpers import (
+    cav,
+    checkpoints,
+    config,
+    contribution,
+    data,
+    decline,
+    faithfulness,
+    methods,
+    models,
+    pruning,
+    train,
+)
 from xai_helpers.models import Recipe
 
 # --------------------------------------------------------------------------- no file runs code
@@ -203,3 +215,144 @@ def test_a_relative_data_dir_is_read_from_the_repository_root(tmp_path, monkeypa
         config.data_dir()
     with pytest.raises(FileNotFoundError, match="XAI_DATA_DIR=no/such/folder"):
         data.load("mnist", verbose=False)
+
+
+# --------------------------------------------------------------------------- model inputs
+
+GOOD = torch.rand(2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("name", ["cnn_cifar10", "gcm_cifar10"])
+@pytest.mark.parametrize("images, message", [
+    ((GOOD * 255).to(torch.uint8), "dtype torch.uint8.*x.float\\(\\) / 255"),
+    (GOOD * 255, "values up to.*0-255 images"),
+    ((GOOD - 0.5) / 0.25, "values down to.*normalised already"),
+    (torch.where(GOOD > 0.5, torch.nan, GOOD), "NaN or Inf"),
+    (torch.full((2, 3, 32, 32), torch.inf), "NaN or Inf"),
+    (torch.rand(0, 3, 32, 32), "empty batch"),
+    (GOOD[0], "add a batch axis"),
+    (GOOD.permute(0, 2, 3, 1), "reorder HWC"),
+    ("an image", "a tensor or NumPy array"),
+])
+def test_course_models_refuse_what_is_not_an_image_batch(name, images, message):
+    model = models.build(name).eval()
+    with pytest.raises(ValueError, match=message):
+        model(images)
+
+
+@pytest.mark.parametrize("name", ["cnn_cifar10", "gcm_cifar10"])
+def test_course_models_accept_what_converts_safely(name):
+    """A float64 tensor and a NumPy array give the float32 tensor's scores."""
+    model = models.build(name).eval()
+    with torch.no_grad():
+        expected = model(GOOD)
+        torch.testing.assert_close(model(GOOD.double()), expected)
+        torch.testing.assert_close(model(GOOD.numpy()), expected)
+
+
+@pytest.mark.parametrize("name", ["tiny_cnn_mnist", "lenet_mnist", "mlp_mnist"])
+def test_mnist_models_name_the_size_they_need(name):
+    with pytest.raises(ValueError, match="expected 28 x 28 images, got 64 x 64"):
+        models.build(name)(torch.rand(1, 1, 64, 64))
+
+
+# --------------------------------------------------------------------------- class indices
+
+@pytest.fixture(scope="module")
+def cnn():
+    torch.manual_seed(0)
+    return models.build("cnn_cifar10").eval()
+
+
+@pytest.mark.parametrize("target, message", [
+    (-1, "out of range.*10 classes"), (10, "out of range"), (1.5, "class index"),
+    (True, "class index"), (torch.tensor([0.0, 1.0]), "integer class indices"),
+    (torch.tensor([0, 1, 2]), r"one class per image, shape \(2,\)"),
+])
+def test_every_target_is_a_class_of_the_model(cnn, target, message):
+    """The same refusal from the methods, the faithfulness measures, CAV and paper 1."""
+    x = GOOD
+    calls = [lambda: methods.attribute("cam", cnn, x, target),
+             lambda: faithfulness.deletion_curve(cnn, x, target, torch.rand(2, 1, 32, 32)),
+             lambda: faithfulness.output_drops(cnn, x, target, torch.zeros(2, 3, 5).long()),
+             lambda: cav.explain(cnn, x, target)]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_decline_rate_refuses_labels_beyond_the_classes(cnn):
+    with pytest.raises(ValueError, match="labels 10 is out of range"):
+        decline.decline_rate(cnn, "cam", GOOD, torch.tensor([3, 10]))
+
+
+def test_filter_contribution_refuses_a_negative_class():
+    net = models.build("tiny_cnn_mnist").eval()
+    with pytest.raises(ValueError, match="target -1 is out of range"):
+        contribution.filter_contribution(net, torch.rand(2, 1, 28, 28), -1)
+
+
+# --------------------------------------------------------------------------- knobs, contexts
+
+@pytest.mark.parametrize("window", [0, -8, 2.5])
+def test_occlusion_refuses_a_window_that_is_not_a_positive_integer(cnn, window):
+    with pytest.raises(ValueError, match="window must be a positive integer"):
+        methods.attribute("occlusion", cnn, GOOD, window=window)
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_maps_work_inside_no_grad_and_inference_mode(cnn, context):
+    """Gradients are switched on inside (the maps need them); the caller's mode is back after."""
+    expected = cav.explain(cnn, GOOD, 3)["input"]
+    gb = methods.attribute("guided_backprop", cnn, GOOD, 3)
+    with context():
+        x = GOOD.clone()  # made under the context, as a student's would be
+        torch.testing.assert_close(cav.explain(cnn, x, 3)["input"], expected)
+        torch.testing.assert_close(methods.attribute("guided_backprop", cnn, x, 3), gb)
+        assert not torch.is_grad_enabled()
+
+
+def test_a_model_that_averages_views_is_refused_by_layer_methods():
+    gcm = models.GCM(shifts=2, mirror=True).eval()
+    assert len(gcm.views()) == 10
+    with pytest.raises(ValueError, match="averages 10 views"):
+        methods.attribute("gradcam", gcm, GOOD)
+    assert "gradcam" not in methods.applicable(gcm)
+
+
+def test_one_pass_gcms_give_one_map_per_image():
+    gcm = models.build("gcm_cifar10").eval()
+    assert len(gcm.views()) == 1
+    assert methods.attribute("cwm", gcm, GOOD[:1].expand(3, -1, -1, -1)).shape[0] == 3
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _copy_checkpoint(name, tmp_path):
+    for suffix in (".pt", ".json"):
+        (tmp_path / f"{name}{suffix}").write_bytes(
+            (config.CHECKPOINT_DIR / f"{name}{suffix}").read_bytes())
+    return tmp_path / f"{name}.pt", tmp_path / f"{name}.json"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_parameters": 12}, "says 12 parameters.*do not belong together"),
+    ({"dataset": "cifar10"}, "says dataset 'cifar10'.*registered for 'mnist'"),
+])
+def test_a_sidecar_that_disagrees_with_the_weights_is_refused(tmp_path, change, message):
+    _, js = _copy_checkpoint("tiny_cnn_mnist", tmp_path)
+    js.write_text(json.dumps({**json.loads(js.read_text()), **change}))
+    with pytest.raises(checkpoints.CheckpointError, match=message):
+        models.load_pretrained("tiny_cnn_mnist", directory=tmp_path)
+
+
+def test_weights_with_nan_are_refused(tmp_path):
+    pt, js = _copy_checkpoint("tiny_cnn_mnist", tmp_path)
+    state = torch.load(pt, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first].view(-1)[0] = torch.nan
+    torch.save(state, pt)
+    meta = json.loads(js.read_text())
+    js.write_text(json.dumps({**meta, "sha256": hashlib.sha256(pt.read_bytes()).hexdigest()}))
+    with pytest.raises(checkpoints.CheckpointError, match=f"NaN or Inf in {first}"):
+        models.load_pretrained("tiny_cnn_mnist", directory=tmp_path)

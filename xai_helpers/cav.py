@@ -36,6 +36,7 @@ with the bias shares), :func:`channel_map` (the 2-D map), :func:`register_rule` 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ from .cav_rules import (
     register_rule,
     rule_for,
 )
+from .checks import class_indices
 
 __all__ = ["INPUT", "CAVResult", "contribution_ratio", "explain", "channel_map",
            "register_rule", "affine_rule", "RULES", "NoRuleError", "METHODS"]
@@ -133,11 +135,16 @@ def recording(model: nn.Module, names: Sequence[str]) -> Iterator[list[Call]]:
 @contextmanager
 def _explaining(model: nn.Module) -> Iterator[None]:
     """Eval mode, frozen parameters and no in-place layers (they would overwrite the recorded
-    activations, e.g. VGG's ``ReLU(inplace=True)``); everything restored on exit."""
+    activations, e.g. VGG's ``ReLU(inplace=True)``), and gradients on even inside the caller's
+    ``torch.no_grad()`` or ``torch.inference_mode()`` (the maps need them; see
+    :func:`usable`); everything restored on exit."""
     modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
     inplace = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+    stack = contextlib.ExitStack()
     try:
+        stack.enter_context(torch.inference_mode(False))
+        stack.enter_context(torch.enable_grad())
         model.eval()
         for p, _ in flags:
             p.requires_grad_(False)
@@ -151,6 +158,13 @@ def _explaining(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
         for m, mode in modes:
             m.training = mode
+        stack.close()
+
+
+def usable(x: torch.Tensor) -> torch.Tensor:
+    """``x``, or a normal copy of it if it was made under ``torch.inference_mode()`` (such a
+    tensor cannot take part in a backward pass); call inside :func:`_explaining`."""
+    return x.clone() if x.is_inference() else x
 
 
 def _check_layers(model: nn.Module, layers: str | Sequence[str]) -> list[str]:
@@ -170,20 +184,8 @@ def _check_layers(model: nn.Module, layers: str | Sequence[str]) -> list[str]:
 def _targets(target, logits: torch.Tensor) -> torch.Tensor:
     n, classes = logits.shape
     if target is None:
-        target = logits.argmax(1).cpu()
-    else:
-        target = torch.as_tensor(target).long().cpu()
-        if target.ndim == 0:
-            target = target.expand(n)
-        elif target.ndim != 1 or len(target) != n:
-            raise ValueError(f"target has {target.numel()} entries (shape "
-                             f"{tuple(target.shape)}) for {n} images: give an int or one "
-                             f"class per image")
-    bad = (target < 0) | (target >= classes)
-    if bool(bad.any()):
-        raise ValueError(f"target {target[bad][0].item()} is out of range: the model has "
-                         f"{classes} classes (0 to {classes - 1})")
-    return target.to(logits.device)
+        return logits.argmax(1)
+    return class_indices(target, n, classes).to(logits.device)
 
 
 def _one_per_layer(calls: list[Call], layers: list[str]) -> dict[str, Call]:
@@ -375,7 +377,7 @@ def _run(model, inputs, target, layers, method, biases) -> CAVResult:
     x = inputs.to(tensor.device) if tensor is not None else inputs
     with _explaining(model):
         walk = _fast if method == "fast" else _reference
-        return walk(model, x, target, layers, biases)
+        return walk(model, usable(x), target, layers, biases)
 
 
 def channel_map(ratios: torch.Tensor) -> torch.Tensor:

@@ -99,7 +99,25 @@ def load_pretrained(name: str, device: str | torch.device = "cpu",
         detail = " ".join(str(err).split())[:400]
         raise CheckpointError(f"{pt} does not fit the architecture of {name!r} ({detail}); "
                               f"was it written by another version? {_fix(name)}") from None
+    _check_loaded(name, model, state, meta, pt)
     return model.to(device).eval()
+
+
+def _check_loaded(name: str, model: nn.Module, state: dict, meta: dict, pt: Path) -> None:
+    """Weights that loaded but are not what the JSON says, or not numbers: refused."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise CheckpointError(f"{pt} holds NaN or Inf in {', '.join(bad[:3])}"
+                              f"{' ...' if len(bad) > 3 else ''}; {_fix(name)}")
+    counted = models.count_parameters(model)
+    if meta.get("n_parameters") not in (None, counted):
+        raise CheckpointError(f"{pt.with_suffix('.json')} says {meta['n_parameters']:,} "
+                              f"parameters, the weights have {counted:,}: the two files do not "
+                              f"belong together; {_fix(name)}")
+    spec = models.REGISTRY.get(name)
+    if spec is not None and meta.get("dataset") not in (None, spec.dataset):
+        raise CheckpointError(f"{pt.with_suffix('.json')} says dataset {meta['dataset']!r}, "
+                              f"but {name} is registered for {spec.dataset!r}; {_fix(name)}")
 
 
 def pretrained_table(directory: Path | None = None) -> list[dict]:

@@ -188,6 +188,10 @@ def cav(model, x, classes, layer: str = INPUT):
 def _windows(shape, window: int, stride: int) -> torch.Tensor:
     """P x H x W bool: the occluded patches, which must cover every pixel."""
     h, w = shape
+    for name, value in (("window", window), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"occlusion: {name} must be a positive integer (pixels), got "
+                             f"{value!r}")
     if window > min(h, w) or (h - window) % stride or (w - window) % stride:
         raise ValueError(f"occlusion: window {window} and stride {stride} do not tile "
                          f"{h} x {w} images (need (size - window) % stride == 0)")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import class_indices
 from .hooks import capture, get_layer
 
 __all__ = ["ContributionResult", "filter_contribution", "Tally", "rank_tally",
@@ -47,12 +48,7 @@ class ContributionResult:
 def _targets(target, n: int, logits: torch.Tensor) -> torch.Tensor:
     if target is None:
         return logits.argmax(1)
-    if isinstance(target, int):
-        return torch.full((n,), target, dtype=torch.long)
-    target = torch.as_tensor(target, dtype=torch.long).flatten()
-    if len(target) != n:
-        raise ValueError(f"target has {len(target)} entries for {n} images")
-    return target
+    return class_indices(target, n, logits.shape[1]).to(logits.device)
 
 
 @torch.no_grad()

@@ -164,22 +164,23 @@ def _from_npz(path: Path, name: str, split: str) -> tuple[torch.Tensor, torch.Te
            "to fall back to the next source")
     try:
         with np.load(path, allow_pickle=False) as d:
-            keys = (f"x_{split}", f"y_{split}")
-            missing = [k for k in keys if k not in d.files]
-            if missing:
-                raise ValueError(f"{where} has no array(s) {', '.join(missing)} (it has "
-                                 f"{', '.join(d.files) or 'none'}); expected x_train, y_train, "
-                                 f"x_test, y_test (uint8, HWC) as in ../shared/data")
-            images, labels = _to_tensors(d[keys[0]], d[keys[1]], where)
-            exact_key = f"{split}_exact"
-            exact = (torch.from_numpy(np.asarray(d[exact_key]).astype(bool))
-                     if exact_key in d.files else torch.ones(len(labels), dtype=torch.bool))
-    except ValueError:
-        raise
-    except Exception as err:  # not a zip, truncated, empty, unreadable
+            arrays = {k: np.asarray(d[k]) for k in d.files if k.endswith(f"_{split}") or
+                      k == f"{split}_exact"}
+            files = list(d.files)
+    except Exception as err:  # not a zip, truncated, empty, pickled objects, unreadable
         detail = " ".join(str(err).split())[:160]
         raise ValueError(f"{where} is not a readable .npz ({type(err).__name__}: {detail}); "
                          f"{fix}") from None
+    keys = (f"x_{split}", f"y_{split}")
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ValueError(f"{where} has no array(s) {', '.join(missing)} (it has "
+                         f"{', '.join(files) or 'none'}); expected x_train, y_train, x_test, "
+                         f"y_test (uint8, HWC) as in ../shared/data")
+    images, labels = _to_tensors(arrays[keys[0]], arrays[keys[1]], where)
+    exact_key = f"{split}_exact"
+    exact = (torch.from_numpy(arrays[exact_key].astype(bool)) if exact_key in arrays
+             else torch.ones(len(labels), dtype=torch.bool))
     if exact.shape != labels.shape:
         raise ValueError(f"{where}: {split}_exact has shape {tuple(exact.shape)}, but there are "
                          f"{len(labels)} labels; it must hold one flag per image")

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import class_indices
 from .methods import MapsFn, maps_function
 
 __all__ = ["WAYS", "WAY_NAMES", "BLEND", "BLEND_SCALE", "jet", "blend", "visual_map",
@@ -139,8 +140,10 @@ def decline_rate(model: nn.Module, method: str | MapsFn, inputs: torch.Tensor,
     for way in ways:
         if way not in WAYS:
             raise ValueError(f"way must be one of {WAYS}, not {way!r}")
-    labels = torch.as_tensor(labels).long().cpu()
     param = next(model.parameters(), None)
+    with torch.no_grad():
+        k = model(inputs[:1].to(param.device) if param is not None else inputs[:1]).shape[1]
+    labels = class_indices(labels, len(inputs), k, what="labels")
     correct_a, correct_b = [], {way: [] for way in ways}
     was_training = model.training
     model.eval()

@@ -28,6 +28,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from .cav import recording
+from .checks import class_indices
 from .methods import MapsFn, maps_function
 
 __all__ = ["Curve", "DELETION_PATCH", "deletion_curve", "insertion_curve", "Randomisation",
@@ -96,6 +97,13 @@ def _pixel_ranks(maps: torch.Tensor, patch: int) -> torch.Tensor:
     return (big * patch * patch + inside).flatten(1)
 
 
+def _target(model: nn.Module, inputs: torch.Tensor, target, device) -> torch.Tensor:
+    """``target`` as (N,) classes of ``model`` (checked against its number of classes)."""
+    with torch.no_grad():
+        k = model(inputs[:1].to(device)).shape[1]
+    return class_indices(target, len(inputs), k)
+
+
 def _curve(model, inputs, target, maps, steps, baseline, insert, batch_size,
            patch: int = 1) -> Curve:
     n, _, h, w = inputs.shape
@@ -104,11 +112,11 @@ def _curve(model, inputs, target, maps, steps, baseline, insert, batch_size,
     if maps.ndim != 4 or maps.shape[0] != n or maps.shape[-2:] != (h, w):
         raise ValueError(f"maps must be N x C' x H x W (one map per image, of its target), "
                          f"got {tuple(maps.shape)} for inputs {tuple(inputs.shape)}")
-    target = torch.as_tensor(target).long().expand(n).cpu()
-    rank = _pixel_ranks(maps, patch)
-    counts = [round(s * h * w / steps) for s in range(steps + 1)]
     param = next(model.parameters(), None)
     device = param.device if param is not None else inputs.device
+    target = _target(model, inputs, target, device)
+    rank = _pixel_ranks(maps, patch)
+    counts = [round(s * h * w / steps) for s in range(steps + 1)]
     scores = torch.zeros(n, steps + 1)
     was_training = model.training
     model.eval()
@@ -287,9 +295,9 @@ def output_drops(model: nn.Module, inputs: torch.Tensor, target, subsets: torch.
     probability if ``softmax``). They depend on the model and the subsets, not on any map:
     compute them once per model and pass them to :func:`faithfulness_correlation`."""
     n, runs = subsets.shape[:2]
-    target = torch.as_tensor(target).long().expand(n).cpu()
     param = next(model.parameters(), None)
     device = param.device if param is not None else inputs.device
+    target = _target(model, inputs, target, device)
 
     def score(x, t):
         z = model(x).float()

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_images
+
 __all__ = ["GCM", "GCM_LAYERS", "GCM_SKIPS", "plain_cnn", "layer_table", "CIFAR10_MEAN"]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -127,19 +129,18 @@ class GCM(nn.Module):
                 f"skips={self.skips}, residual={sorted(self.residual, key=_layer_number)}, "
                 f"mirror={self.mirror}" + (f", shifts={self.shifts}" if self.shifts else ""))
 
-    def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"GCM expects images N x {self.in_channels} x H x W (float in [0, 1]), got "
-                f"shape {tuple(x.shape)}; add a batch axis with x[None] or reorder HWC with "
-                f"x.permute(0, 3, 1, 2)")
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` checked and converted as every course model's first layer does
+        (:func:`xai_helpers.checks.check_images`), and of a size the two stages divide."""
+        x = check_images(x, self.in_channels, dtype=next(self.parameters()).dtype)
         if x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"GCM needs a height and width divisible by 4 (two stride-2 "
                              f"stages), got {tuple(x.shape[-2:])}")
+        return x
 
     def cwm(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 1: the Class Weight Maps, N x K x H x W."""
-        self._check(x)
+        x = self._check(x)
         views = self.views()
         if len(views) == 1 or self.training:
             return self._cwm(x)
@@ -175,6 +176,7 @@ class GCM(nn.Module):
 
     def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(cwm, ccm, scores)``: Eq. 1, Eq. 2-3 (tile and multiply), Eq. 4 (global mean)."""
+        x = self._check(x)
         cwm = self.cwm(x)
         ccm = cwm.unsqueeze(2) * x.unsqueeze(1)  # Eq. 2-3: N x K x D x H x W
         scores = ccm.mean(dim=(2, 3, 4))  # Eq. 4

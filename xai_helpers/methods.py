@@ -53,7 +53,8 @@ import torch
 from torch import nn
 
 from . import class_maps as cm
-from .cav import _explaining
+from .cav import _explaining, usable
+from .checks import class_indices
 from .class_maps import UPSAMPLE, default_layer, gap_linear
 
 __all__ = ["Method", "METHODS", "UPSAMPLE", "attribute", "applicable", "register_method",
@@ -134,6 +135,7 @@ def attribute(method: str, model: nn.Module, inputs: torch.Tensor, targets=None,
     x = inputs.to(param.device) if param is not None else inputs
     n = len(x)
     with _explaining(model):
+        x = usable(x)
         with torch.no_grad():
             k = model(x[:1]).shape[1]
         classes = _classes(targets, n, k)
@@ -166,15 +168,7 @@ def _classes(targets, n: int, k: int) -> torch.Tensor | None:
     """``targets`` as an N x T long tensor of classes (``None``: all K classes)."""
     if targets is None:
         return None
-    t = torch.as_tensor(targets).long()
-    if t.ndim == 0:
-        t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"targets must be None, an int or one class per image ({n},), got "
-                         f"shape {tuple(t.shape)}")
-    if bool(((t < 0) | (t >= k)).any()):
-        raise ValueError(f"targets must be classes 0 to {k - 1}, got {t.unique().tolist()}")
-    return t[:, None]
+    return class_indices(targets, n, k, what="targets")[:, None]
 
 
 def _needs_gcm(model: nn.Module) -> None:
@@ -191,11 +185,16 @@ def _needs_relu(model: nn.Module) -> None:
 
 
 def _needs_layer(model: nn.Module) -> None:
+    views = getattr(model, "views", None)
+    if callable(views) and len(views()) > 1:
+        raise ValueError(f"a layer's maps need one pass per image, but this "
+                         f"{type(model).__name__} averages {len(views())} views of each image "
+                         f"(its layers see every image {len(views())} times)")
     default_layer(model)
 
 
 def _needs_conv(model: nn.Module) -> None:
-    default_layer(model)
+    _needs_layer(model)
     _needs_relu(model)
 
 

@@ -14,16 +14,15 @@ it). ``python -m xai_helpers.train NAME`` writes both.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_images
 from .gcm import CIFAR10_MEAN, GCM
 
 __all__ = ["GCM", "Normalize", "check_images", "Recipe", "ModelSpec", "REGISTRY", "register",
@@ -58,46 +57,6 @@ class Normalize(nn.Module):
         x = check_images(x, self.mean.shape[1], self.size, self.mean.dtype,
                          self.TOLERANCE)
         return (x - self.mean) / self.std
-
-
-def check_images(x, channels: int, size: int | None = None,
-                 dtype: torch.dtype = torch.float32, tolerance: float = 1e-3) -> torch.Tensor:
-    """``x`` as a float tensor N x ``channels`` x H x W in [0, 1] (:class:`Normalize`'s
-    check), or a ``ValueError`` that says what is wrong and how to fix it."""
-    expected = f"images N x {channels} x H x W, float in [0, 1]"
-    if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(np.asarray(x))
-        except (TypeError, ValueError, RuntimeError):
-            raise ValueError(f"expected {expected} (a tensor or NumPy array), got "
-                             f"{type(x).__name__}") from None
-    if x.ndim != 4 or x.shape[1] != channels:
-        raise ValueError(
-            f"expected {expected}, got shape {tuple(x.shape)}; add a batch axis with x[None] "
-            f"or reorder HWC with x.permute(0, 3, 1, 2)")
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        raise ValueError(f"expected {size} x {size} images, got {x.shape[-2]} x {x.shape[-1]}; "
-                         f"resize them first (torch.nn.functional.interpolate)")
-    if len(x) == 0:
-        raise ValueError(f"expected {expected}, got an empty batch (N = 0)")
-    if not x.is_floating_point():
-        raise ValueError(f"expected {expected}, got dtype {x.dtype}; for 0-255 images use "
-                         f"x.float() / 255")
-    x = x.to(dtype)
-    if torch.compiler.is_compiling():  # no data-dependent checks inside a compiled graph
-        return x
-    lo, hi = torch.aminmax(x.detach())
-    lo, hi = float(lo), float(hi)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"the images contain NaN or Inf; expected {expected}")
-    if hi > 1 + tolerance:
-        raise ValueError(f"expected {expected}, got values up to {hi:.4g}: 0-255 images? use "
-                         f"x / 255")
-    if lo < -tolerance:
-        raise ValueError(f"expected {expected}, got values down to {lo:.4g}: normalised "
-                         f"already (e.g. ImageNet mean / std)? The model normalises itself: "
-                         f"pass the loader's images")
-    return x
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ def _region_size(shape: torch.Size, grid: int) -> tuple[int, int]:
 
 
 def _as_int(target) -> int:
+    if isinstance(target, (bool, float)) or (isinstance(target, torch.Tensor)
+                                              and target.is_floating_point()):
+        raise ValueError(f"target must be a class index (int), got {target!r}")
     if isinstance(target, torch.Tensor):
         if target.numel() == 0 or not bool((target == target.flatten()[0]).all()):
             raise ValueError("greedy occlusion explains one class: give target as an int")
@@ -342,13 +345,18 @@ def single_pass_occlusion(model: nn.Module, inputs: torch.Tensor, target, *, gri
     rh, rw = _region_size(inputs.shape, grid)
     channels, param = inputs.shape[1], next(model.parameters(), None)
     inputs = inputs.to(param.device) if param is not None else inputs
+    target = _as_int(target)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
+            k = model(inputs[:1]).shape[1]
+            if not 0 <= target < k:
+                raise ValueError(f"target {target} is out of range: the model has {k} classes "
+                                 f"(0 to {k - 1})")
             attribution = Occlusion(lambda x: torch.softmax(model(x), dim=1)).attribute(
                 inputs, sliding_window_shapes=(channels, rh, rw), strides=(channels, rh, rw),
-                baselines=float(fill), target=_as_int(target),
+                baselines=float(fill), target=target,
                 perturbations_per_eval=max(1, 4096 // max(1, len(inputs))))
     finally:
         model.train(was_training)
