@@ -187,6 +187,10 @@ def measures(model, method, inputs: torch.Tensor, labels: torch.Tensor, *, steps
     return out
 
 
+HEADERS = {**{f"decline_{w}": f"decline ({w})" for w in WAYS},
+           "faithfulness_correlation": "faithf. corr."}  # short column titles
+
+
 def format_table(rows: Sequence[dict], labels: dict[str, str] | None = None,
                  directions: dict[str, bool] = DIRECTIONS) -> str:
     """:func:`rank_table`'s rows as text: per method and measure ``value (rank)``, ``(=)``
@@ -194,10 +198,9 @@ def format_table(rows: Sequence[dict], labels: dict[str, str] | None = None,
     labels = labels or {}
     shown = [m for m in directions if any(m in r for r in rows)]
     width = max(10, *(len(labels.get(r["method"], r["method"])) + 1 for r in rows))
-    lines = [f"{'':<{width}}" + "".join(f"{m:>{max(13, len(m) + 1)}}" for m in shown),
+    lines = [f"{'':<{width}}" + "".join(f"{HEADERS.get(m, m):>14}" for m in shown),
              f"{'better:':<{width}}" + "".join(
-                 f"{'higher' if directions[m] else 'lower':>{max(13, len(m) + 1)}}"
-                 for m in shown)]
+                 f"{'higher' if directions[m] else 'lower':>14}" for m in shown)]
     for row in rows:
         cells = []
         for m in shown:
@@ -207,6 +210,6 @@ def format_table(rows: Sequence[dict], labels: dict[str, str] | None = None,
             rank = row.get("rank_" + m)
             mark = "=" if "why_" + m in row else ("-" if rank is None else str(rank))
             cells.append(f"{row[m].value:+.3f} ({mark})")
-        lines.append(f"{labels.get(row['method'], row['method']):<{width}}" + "".join(
-            c.rjust(max(13, len(m) + 1)) for c, m in zip(cells, shown, strict=True)))
+        lines.append(f"{labels.get(row['method'], row['method']):<{width}}"
+                     + "".join(f"{c:>14}" for c in cells))
     return "\n".join(lines)
