@@ -33,6 +33,7 @@ def _seeded():
 @pytest.fixture
 def no_sources(tmp_path, monkeypatch):
     """A world with no data dir, no torchvision files, no samples and no downloads."""
+    (tmp_path / "nothing").mkdir()  # an empty data dir (a missing one is an error of its own)
     monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("XAI_DOWNLOAD", "0")
     monkeypatch.setattr(config, "DATA_ROOT", tmp_path / "data")

@@ -179,7 +179,7 @@ def test_wrong_model_raises_a_clear_error(gap_cnn, small_gcm, linear):
         attribute("gradcam", linear, x)
     with pytest.raises(ValueError, match="unknown method 'lime'"):
         attribute("lime", gap_cnn, x)
-    with pytest.raises(ValueError, match="targets must be classes 0 to 4"):
+    with pytest.raises(ValueError, match="targets 5 is out of range: the model has 5 classes"):
         attribute("cam", gap_cnn, x, 5)
     with pytest.raises(ValueError, match="one class per image"):
         attribute("cam", gap_cnn, x, torch.tensor([0, 1]))

@@ -38,6 +38,7 @@ def test_verify_passes_on_the_recorded_accuracy_and_fails_otherwise(tmp_path, mo
 
 
 def test_verify_reports_broken_files_and_skips_missing_datasets(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
     monkeypatch.setenv("XAI_DATA_DIR", str(tmp_path / "empty"))
     store = tmp_path / "store"
     _store(store, 0.99)
