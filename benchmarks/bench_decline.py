@@ -1,6 +1,7 @@
 """Decline rate (paper 2, 4.7, Eq. 13) of every method in the four ways, on CIFAR-10's test set.
 
     python benchmarks/bench_decline.py                      # full: all test images
+    python benchmarks/bench_decline.py --record             # ... and write data/results/
     python benchmarks/bench_decline.py --n 500              # the first 500 images
     python benchmarks/bench_decline.py --quick              # 200 images (also XAI_QUICK=1)
     python benchmarks/bench_decline.py --untrained --n 20   # smoke test, untrained models
@@ -13,13 +14,15 @@ speed-up of the batched computation (all classes of a batch at once) over a per-
 per-class loop of the reference (captum, or the plain formula; one call per image and class),
 and over the reference on the batch repeated 10 times (captum's way of batching classes).
 
-Full mode (no --n, --quick or --untrained, and the full 10,000-image test set found) writes
-``data/results/decline_rate_cifar10.csv`` (method, way, accuracy_a, accuracy_b, decline_rate,
-n_images, decline_rate_low, decline_rate_high: the 95 % bootstrap interval over the images,
-:mod:`xai_helpers.ranking`), its per-image results ``decline_rate_cifar10_per_image.npz``
-(:func:`xai_helpers.decline.write_results`, read by notebook 06 for its intervals) and
-``data/results/decline_rate_cifar10.json`` (machine, timings); other runs write
-the CSV under ``build/results/``. The JSON always goes to ``build/bench/decline.json``.
+Every run writes ``decline_rate_cifar10.csv`` into ``build/results/``; a full run (no --n,
+--quick or --untrained, and the full 10,000-image test set found) with ``--record`` writes it
+into ``data/results/`` instead, the committed table: ``decline_rate_cifar10.csv`` (method,
+way, accuracy_a, accuracy_b, decline_rate, n_images, decline_rate_low, decline_rate_high:
+the 95 % bootstrap interval over the images, :mod:`xai_helpers.ranking`), its per-image
+results ``decline_rate_cifar10_per_image.npz`` (:func:`xai_helpers.decline.write_results`,
+read by notebook 06 for its intervals) and
+``data/results/decline_rate_cifar10.json`` (machine, timings). The JSON always goes to
+``build/bench/decline.json``.
 Target (issue): the full test set, all methods, four ways, <= 30 minutes on a 2-core CPU.
 """
 
@@ -85,6 +88,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--loop-n", type=int, default=2,
                         help="images for the per-image-per-class loop (default 2)")
     parser.add_argument("--batch-size", type=int, default=250, help="images per batch")
+    parser.add_argument("--record", action="store_true",
+                        help="full mode only: write the committed table and record into "
+                             "data/results/ (default: build/results/)")
     args = parser.parse_args(argv)
     quick = args.quick or config.QUICK
     n = args.n if args.n is not None else (200 if quick else None)
@@ -124,7 +130,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"total {report['total_s']:.0f} s for {len(test):,} images; the decline rates alone "
           f"projected to the full test set: {report['projected_full_s']:.0f} s (budget "
           f"{BUDGET_S} s on a 2-core CPU)")
-    out_dir = config.RESULTS_DIR if full else config.BUILD_DIR / "results"
+    if args.record and not full:
+        raise SystemExit("--record keeps full runs only (all 10,000 test images, trained "
+                         "models, no --n / --quick)")
+    out_dir = config.RESULTS_DIR if args.record else config.BUILD_DIR / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     intervals = {}  # bootstrap over the images, 95 %: columns decline_rate_low / _high
     for way in WAYS:
@@ -135,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{len(WAYS)} ways, 95 % bootstrap intervals) and its per-image results "
           f"{NAME}_per_image.npz")
     written = write_report(report, "decline")
-    if full:
+    if args.record:
         shutil.copyfile(written, config.RESULTS_DIR / f"{NAME}.json")
         print(f"-> {config.RESULTS_DIR / f'{NAME}.json'}")
     return report

@@ -356,3 +356,51 @@ def test_weights_with_nan_are_refused(tmp_path):
     js.write_text(json.dumps({**meta, "sha256": hashlib.sha256(pt.read_bytes()).hexdigest()}))
     with pytest.raises(checkpoints.CheckpointError, match=f"NaN or Inf in {first}"):
         models.load_pretrained("tiny_cnn_mnist", directory=tmp_path)
+
+
+# --------------------------------------------------------------------------- command lines
+
+def _tree(root: pathlib.Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_command_lines_leave_data_alone_without_the_flag(tmp_path, monkeypatch, capsys):
+    """Training (quick), the decline benchmark (smoke run) and the filter-search table write
+    into build/ (here a temporary one); every file under data/ is byte for byte the same."""
+    import importlib.util
+
+    from xai_helpers import filter_search
+
+    monkeypatch.setattr(config, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setenv("XAI_DOWNLOAD", "0")
+    before = _tree(config.DATA_ROOT)
+    train.main(["tiny_cnn_mnist", "--quick", "--epochs", "1"])
+    filter_search.main(["--collect"])
+    spec = importlib.util.spec_from_file_location(
+        "bench_decline", config.ROOT / "benchmarks" / "bench_decline.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--untrained", "--n", "2", "--speed-n", "2", "--loop-n", "1"])
+    with pytest.raises(SystemExit, match="--record keeps full runs only"):
+        bench.main(["--untrained", "--n", "2", "--record"])
+    assert _tree(config.DATA_ROOT) == before
+    assert any((tmp_path / "build" / "checkpoints").glob("tiny_cnn_mnist*.pt"))
+    assert (tmp_path / "build" / "results" / "filter_search_mnist.csv").exists()
+    assert (tmp_path / "build" / "results" / "decline_rate_cifar10.csv").exists()
+
+
+@pytest.mark.parametrize("argv", [["tiny_cnn_mnist", "--epochs", "0"],
+                                  ["tiny_cnn_mnist", "--epochs", "-1"]])
+def test_train_refuses_nonsensical_epochs(argv):
+    with pytest.raises((SystemExit, ValueError), match="epochs must be at least 1"):
+        train.main(argv)
+
+
+def test_filter_search_refuses_a_filter_count_below_one():
+    from xai_helpers import filter_search
+
+    with pytest.raises(SystemExit):
+        filter_search.main(["--n", "0"])
+    with pytest.raises(ValueError, match="positive integer"):
+        filter_search.run_one(0)

@@ -49,7 +49,8 @@ VARIANTS = {  # name: (model builder, recipe)
     "clip_kd": (lambda: GCM(10, 3, clip_negative=True),
                 replace(BASE, teachers=TEACHERS, distill_weight=0.7, temperature=4.0)),
 }
-OUT = config.RESULTS_DIR / "validation" / "gcm_tuning.json"
+RECORD = config.RESULTS_DIR / "validation" / "gcm_tuning.json"  # committed (--record)
+OUT = config.BUILD_DIR / "results" / "validation" / "gcm_tuning.json"
 
 
 def mirror_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -152,7 +153,15 @@ def main() -> None:
                         help="measure finished runs with shifted views (GCM(shifts=s))")
     parser.add_argument("--view-sets", action="store_true",
                         help="measure finished runs with the other sets of views (VIEW_SETS)")
+    parser.add_argument("--record", action="store_true",
+                        help=f"write into the committed {config.show_path(RECORD)} (default: "
+                             f"{config.show_path(OUT)})")
     args = parser.parse_args()
+    global OUT
+    if args.record:
+        OUT = RECORD
+    if args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
     for variant in args.variants:
         key = f"{variant}-e{args.epochs}"
         if args.views or args.view_sets:

@@ -197,7 +197,7 @@ def read_results(csv_path: str | Path) -> list[DeclineRate]:
     csv_path = Path(csv_path)
     if not csv_path.exists():
         raise FileNotFoundError(f"{csv_path} does not exist; it is written by "
-                                f"benchmarks/bench_decline.py (full mode)")
+                                f"benchmarks/bench_decline.py --record (full mode)")
     npz = csv_path.with_name(csv_path.stem + "_per_image.npz")
     arrays = dict(np.load(npz, allow_pickle=False)) if npz.exists() else {}
     out = []

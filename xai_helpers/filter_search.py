@@ -28,8 +28,9 @@ FIELDS = ["n", "conv1_filters", "conv2_filters", "maps", "parameters", "test_acc
 RESULT = "filter_search_mnist"
 
 
-def _row_file(n: int) -> Path:
-    return config.RESULTS_DIR / "filter_search" / f"n{n}.json"
+def _row_file(n: int, root: Path | None = None) -> Path:
+    """One finished n's record: under ``root`` (default the committed ``data/results``)."""
+    return Path(root or config.RESULTS_DIR) / "filter_search" / f"n{n}.json"
 
 
 def _from_checkpoint(meta: dict) -> dict:
@@ -40,8 +41,12 @@ def _from_checkpoint(meta: dict) -> dict:
             "machine": meta["machine"], "source": "checkpoint tiny_cnn_mnist"}
 
 
-def run_one(n: int, device: str | None = None) -> dict:
-    """Train the n-filter network with the paper-1 recipe; return (and keep) its record."""
+def run_one(n: int, device: str | None = None, root: Path | None = None) -> dict:
+    """Train the n-filter network with the paper-1 recipe; return (and keep, under ``root``,
+    default ``build/results``) its record."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (filters per layer) must be a positive integer, got {n!r}")
+    root = Path(root or config.BUILD_DIR / "results")
     recipe = models.PAPER1_RECIPE
     trainset = data.load("mnist", "train")
     test = data.load("mnist", "test")
@@ -58,21 +63,24 @@ def run_one(n: int, device: str | None = None) -> dict:
            "seed": recipe.seed,
            "train_curve": [round(a, 6) for a in history.train_accuracy],
            "machine": train.machine_info(device), "source": "filter_search"}
-    path = _row_file(n)
+    path = _row_file(n, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1) + "\n")
     return row
 
 
 def collect(out_dir: Path | None = None) -> list[dict]:
-    """Write the CSV table (and JSON with curves) from every finished n; return the rows."""
-    rows = [json.loads(_row_file(n).read_text()) for n in range(1, 7) if _row_file(n).exists()]
-    if not _row_file(3).exists() and models.checkpoint_paths("tiny_cnn_mnist")[1].exists():
+    """Write the CSV table (and JSON with curves) into ``out_dir`` (default ``build/results``)
+    from every finished n recorded there; return the rows."""
+    out_dir = Path(out_dir or config.BUILD_DIR / "results")
+    rows = [json.loads(_row_file(n, out_dir).read_text()) for n in range(1, 7)
+            if _row_file(n, out_dir).exists()]
+    if (not _row_file(3, out_dir).exists()
+            and models.checkpoint_paths("tiny_cnn_mnist")[1].exists()):
         meta = models.read_meta("tiny_cnn_mnist")
         if not meta["quick"]:
             rows.append(_from_checkpoint(meta))
     rows.sort(key=lambda r: r["n"])
-    out_dir = Path(out_dir) if out_dir else config.RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / f"{RESULT}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS, extrasaction="ignore")
@@ -95,12 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, nargs="*", default=[1, 2, 4, 5, 6])
     parser.add_argument("--collect", action="store_true", help="only write the table")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--replace-committed", action="store_true",
+                        help="record into data/results/ (the committed table notebook 01 reads; "
+                             "default: build/results/)")
     args = parser.parse_args(argv)
+    if any(n < 1 for n in args.n):
+        parser.error(f"--n takes filter counts >= 1, got {args.n}")
+    root = config.RESULTS_DIR if args.replace_committed else config.BUILD_DIR / "results"
     if not args.collect:
         for n in args.n:
-            if not _row_file(n).exists():
-                run_one(n, args.device)
-    for row in collect():
+            if not _row_file(n, root).exists():
+                run_one(n, args.device, root)
+    print(f"table -> {config.show_path(root / (RESULT + '.csv'))}")
+    for row in collect(root):
         print(f"n={row['n']}: {row['parameters']:>6,} parameters, "
               f"{100 * row['test_accuracy']:.2f}% test accuracy")
 

@@ -130,7 +130,9 @@ def bootstrap(results: dict, *, n_boot: int = N_BOOT, level: float = LEVEL,
         with np.errstate(invalid="ignore", divide="ignore"):
             draws = ((w @ t.numerator.astype(np.float32)).astype(float)
                      / (w @ t.denominator.astype(np.float32)))
-        lo, hi = np.nanquantile(draws, [(1 - level) / 2, (1 + level) / 2])
+        defined = draws[np.isfinite(draws)]  # a resample where the measure is undefined
+        lo, hi = (np.quantile(defined, [(1 - level) / 2, (1 + level) / 2]) if len(defined)
+                  else (math.nan, math.nan))
         out[name] = Interval(t.value, float(lo), float(hi), draws)
     return out
 
@@ -138,7 +140,7 @@ def bootstrap(results: dict, *, n_boot: int = N_BOOT, level: float = LEVEL,
 def separated(a: Interval, b: Interval, level: float = LEVEL) -> bool:
     """True when the ``level`` interval of the paired difference ``a - b`` excludes 0."""
     diff = a.draws - b.draws
-    diff = diff[~np.isnan(diff)]
+    diff = diff[np.isfinite(diff)]
     if not len(diff):
         return False
     lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])

@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replace-committed", action="store_true",
                         help="write a final full-mode run over data/checkpoints/NAME.* (default: "
                              "build/checkpoints/)")
+    parser.add_argument("--record", action="store_true",
+                        help="with --validation: write the validation record into "
+                             "data/results/validation/ (committed; default build/results/)")
     parser.add_argument("--bf16", action="store_true",
                         help="bfloat16 autocast in training (faster on CPUs with AVX-512 BF16 "
                              "or AMX, and on GPUs)")
@@ -405,7 +408,8 @@ def main(argv: list[str] | None = None) -> None:
                             compile=args.compile, bf16=args.bf16,
                             replace_committed=args.replace_committed)
     if args.validation and not args.quick:
-        path = config.RESULTS_DIR / "validation" / f"{args.name}.json"
+        root = config.RESULTS_DIR if args.record else config.BUILD_DIR / "results"
+        path = root / "validation" / f"{args.name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {k: v for k, v in meta.items() if k != "sha256"}
         path.write_text(json.dumps(record, indent=2) + "\n")
