@@ -57,8 +57,8 @@ from .cav_rules import (
 )
 from .checks import class_indices
 
-__all__ = ["INPUT", "CAVResult", "contribution_ratio", "explain", "channel_map",
-           "register_rule", "affine_rule", "RULES", "NoRuleError", "METHODS"]
+__all__ = ["INPUT", "CAVResult", "contribution_ratio", "explain", "channel_map", "explaining",
+           "usable", "register_rule", "affine_rule", "RULES", "NoRuleError", "METHODS"]
 
 INPUT = "input"  # pseudo layer name: the ratios of the model's input pixels
 METHODS = ("fast", "reference")
@@ -133,7 +133,7 @@ def recording(model: nn.Module, names: Sequence[str]) -> Iterator[list[Call]]:
 
 
 @contextmanager
-def _explaining(model: nn.Module) -> Iterator[None]:
+def explaining(model: nn.Module) -> Iterator[None]:
     """Eval mode, frozen parameters and no in-place layers (they would overwrite the recorded
     activations, e.g. VGG's ``ReLU(inplace=True)``), and gradients on even inside the caller's
     ``torch.no_grad()`` or ``torch.inference_mode()`` (the maps need them; see
@@ -163,7 +163,7 @@ def _explaining(model: nn.Module) -> Iterator[None]:
 
 def usable(x: torch.Tensor) -> torch.Tensor:
     """``x``, or a normal copy of it if it was made under ``torch.inference_mode()`` (such a
-    tensor cannot take part in a backward pass); call inside :func:`_explaining`."""
+    tensor cannot take part in a backward pass); call inside :func:`explaining`."""
     return x.clone() if x.is_inference() else x
 
 
@@ -375,7 +375,7 @@ def _run(model, inputs, target, layers, method, biases) -> CAVResult:
     layers = _check_layers(model, layers)
     tensor = next(model.parameters(), None)
     x = inputs.to(tensor.device) if tensor is not None else inputs
-    with _explaining(model):
+    with explaining(model):
         walk = _fast if method == "fast" else _reference
         return walk(model, usable(x), target, layers, biases)
 

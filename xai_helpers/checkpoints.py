@@ -16,7 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import config
+from . import (
+    architectures,  # noqa: F401  (registers every model)
+    config,
+    registry,
+)
 
 __all__ = ["CheckpointError", "checkpoint_paths", "save_checkpoint", "read_meta",
            "load_pretrained", "pretrained_table", "model_versions"]
@@ -45,7 +49,7 @@ def save_checkpoint(model: nn.Module, name: str, meta: dict,
     pt.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     torch.save(state, pt)
-    meta = {"name": name, **meta, "n_parameters": models.count_parameters(model),
+    meta = {"name": name, **meta, "n_parameters": registry.count_parameters(model),
             "sha256": _sha256(pt)}
     js.write_text(json.dumps(meta, indent=2) + "\n")
     return pt, js
@@ -63,7 +67,7 @@ def read_meta(name: str, directory: Path | None = None) -> dict:
 
 
 def _fix(name: str) -> str:
-    made_by = models.REGISTRY[name].made_by if name in models.REGISTRY else ""
+    made_by = registry.REGISTRY[name].made_by if name in registry.REGISTRY else ""
     return (f"restore the committed files with `git checkout -- data/checkpoints/{name}.*`, "
             f"or retrain with `{made_by or 'python -m xai_helpers.train ' + name}`")
 
@@ -80,7 +84,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu",
         The checkpoint is missing, corrupt (hash differs from its JSON), unreadable, or its
         tensors do not fit the architecture; the message names the file and the fix.
     """
-    model = models.build(name)
+    model = registry.build(name)
     pt, _ = checkpoint_paths(name, directory)
     if not pt.exists():
         raise CheckpointError(f"no checkpoint for {name!r}: {pt} is missing; {_fix(name)}")
@@ -109,12 +113,12 @@ def _check_loaded(name: str, model: nn.Module, state: dict, meta: dict, pt: Path
     if bad:
         raise CheckpointError(f"{pt} holds NaN or Inf in {', '.join(bad[:3])}"
                               f"{' ...' if len(bad) > 3 else ''}; {_fix(name)}")
-    counted = models.count_parameters(model)
+    counted = registry.count_parameters(model)
     if meta.get("n_parameters") not in (None, counted):
         raise CheckpointError(f"{pt.with_suffix('.json')} says {meta['n_parameters']:,} "
                               f"parameters, the weights have {counted:,}: the two files do not "
                               f"belong together; {_fix(name)}")
-    spec = models.REGISTRY.get(name)
+    spec = registry.REGISTRY.get(name)
     if spec is not None and meta.get("dataset") not in (None, spec.dataset):
         raise CheckpointError(f"{pt.with_suffix('.json')} says dataset {meta['dataset']!r}, "
                               f"but {name} is registered for {spec.dataset!r}; {_fix(name)}")
@@ -134,17 +138,18 @@ def pretrained_table(directory: Path | None = None) -> list[dict]:
             "exact images (%)": (round(100 * meta["test_accuracy_exact"], 1)
                                  if "test_accuracy_exact" in meta else ""),
             "epochs": _epochs_with_parents(meta),
-            "paper": models.REGISTRY[meta["name"]].paper if meta["name"] in models.REGISTRY else "",
+            "paper": (registry.REGISTRY[meta["name"]].paper
+                      if meta["name"] in registry.REGISTRY else ""),
         })
     return rows
 
 
 def _epochs_with_parents(meta: dict) -> int | str | None:
-    """A model's epochs, and those of the models its weights started from (``models.chain``)."""
+    """A model's epochs, and those of the models its weights started from (``registry.chain``)."""
     name, epochs = meta["name"], meta.get("epochs")
-    if name not in models.REGISTRY or not models.REGISTRY[name].recipe.init:
+    if name not in registry.REGISTRY or not registry.REGISTRY[name].recipe.init:
         return epochs
-    total = sum(models.spec(n).recipe.epochs for n in models.chain(name))
+    total = sum(registry.spec(n).recipe.epochs for n in registry.chain(name))
     return f"{epochs} ({total} with its parents)"
 
 
@@ -166,4 +171,3 @@ def model_versions() -> dict[str, dict]:
 
 # at the end: models re-exports this module, so the two import each other; by now every name
 # models needs from here exists, whichever of the two is imported first
-from . import models  # noqa: E402

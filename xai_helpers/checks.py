@@ -1,4 +1,5 @@
-"""Input checks shared by every module: images as the course's models take them, and class
+"""Input checks shared by every module: images as the course's models take them (and
+:class:`Normalize`, the first layer of every course model, which applies them), and class
 indices. Each returns the value converted where that is safe, or raises a ``ValueError`` that
 says what was expected and how to fix it (the bottom of the package: imports nothing of it).
 """
@@ -9,8 +10,9 @@ import math
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["check_images", "class_indices"]
+__all__ = ["Normalize", "check_images", "class_indices"]
 
 
 def check_images(x, channels: int, size: int | None = None,
@@ -77,3 +79,32 @@ def class_indices(target, n: int, k: int, *, what: str = "target") -> torch.Tens
         raise ValueError(f"{what} {t[bad][0].item()} is out of range: the model has {k} "
                          f"classes (0 to {k - 1})")
     return t
+
+
+class Normalize(nn.Module):
+    """First layer of a model: check the input and standardise it, ``(x - mean) / std``.
+
+    Every course model takes the loaders' images as they are: float N x C x H x W in [0, 1].
+    What can be converted safely is (a NumPy array, another float dtype: to the model's);
+    the usual mistakes get a clear ``ValueError`` saying what was expected: a single image
+    without batch axis, HWC order, the wrong number of channels or (``size``) the wrong image
+    size, an empty batch, integer (uint8) images, 0-255 values, already normalised values
+    (below 0), NaN or Inf.
+    """
+
+    TOLERANCE = 1e-3  # float rounding of [0, 1] images (blur, interpolation) passes
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], size: int | None = None):
+        super().__init__()
+        self.size = size
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def extra_repr(self) -> str:
+        size = f", size={self.size}" if self.size else ""
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}{size}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_images(x, self.mean.shape[1], self.size, self.mean.dtype,
+                         self.TOLERANCE)
+        return (x - self.mean) / self.std

@@ -17,11 +17,15 @@ a split are the same whatever ``n``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import ImageData
+if TYPE_CHECKING:  # only for the annotations: data imports this module to build the set
+    from .data import ImageData
 
 __all__ = ["house_digits", "SIZE", "DIGIT_HEIGHT", "DIGIT_WIDTH", "NEIGHBOUR_OFFSET"]
 
@@ -104,7 +108,6 @@ def house_digits(mnist: ImageData, n_split: int | None = None,
     images = (images * 255).round() / 255  # 8-bit, like a real photo
     centre_mask = a_centre[:, 0] > mask_threshold
     neighbour_mask = (a_neigh[:, 0] > mask_threshold) & ~centre_mask
-    data = ImageData("house_digits", mnist.split, images, mnist.labels.clone(), mnist.classes,
-                     f"MNIST digits, {mnist.source}", torch.ones(n, dtype=torch.bool),
-                     full=mnist.full)
+    data = replace(mnist, name="house_digits", images=images, labels=mnist.labels.clone(),
+                   source=f"MNIST digits, {mnist.source}", exact=torch.ones(n, dtype=torch.bool))
     return data, centre_mask, neighbour_mask

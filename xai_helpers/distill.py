@@ -19,6 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import checkpoints
+from .scoring import predict
+
 __all__ = ["teacher_log_probs", "distill_loss"]
 
 
@@ -28,8 +31,6 @@ def teacher_log_probs(names: tuple[str, ...] | list[str], images: torch.Tensor, 
     log-softmax of the scores: N x K, the teacher's "logits" (a constant per image is
     irrelevant to the softmax). A model that averages over the mirror image itself
     (``GCM(mirror=True)``: the same scores for both) is run once."""
-    from . import checkpoints, train
-
     if not names:
         raise ValueError("teacher_log_probs needs at least one checkpoint name")
     total = 0.0
@@ -37,7 +38,7 @@ def teacher_log_probs(names: tuple[str, ...] | list[str], images: torch.Tensor, 
         model = checkpoints.load_pretrained(name).eval()
         views = (images,) if getattr(model, "mirror", False) else (images, images.flip(3))
         for view in views:
-            scores = train.predict(model, view, batch_size=batch_size)
+            scores = predict(model, view, batch_size=batch_size)
             total = total + scores.float().log_softmax(1) * (2 / len(views))
     return total / (2 * len(names))
 

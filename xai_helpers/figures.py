@@ -1,8 +1,8 @@
-"""The multi-panel figures of the notebooks, built on :mod:`xai_helpers.viz`'s helpers.
+"""The multi-panel figures of the notebooks, built on :mod:`xai_helpers.plots`.
 
 Paper 1's contribution figure (notebook 01), framed rows of maps (notebook 02), CAV's maps
 over the image at points (1)-(5) (paper 3's Fig. 6-7, notebook 04), and the comparison panels
-of notebook 06 (paper 2's Fig. 10, class sums). Same conventions as :mod:`xai_helpers.viz`:
+of notebook 06 (paper 2's Fig. 10, class sums). Same conventions as :mod:`xai_helpers.plots`:
 every figure titled, every colour bar labelled, signed maps centred at zero.
 """
 
@@ -18,18 +18,21 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
-from .viz import (
+from .plots import (
     ImageLike,
-    _as_array,
-    _map_2d,
-    _no_ticks,
-    _vmax,
+    as_array,
     frame,
     heatmap_over_image,
+    map_2d,
+    no_ticks,
     number_grid,
     show_image,
     to_numpy_image,
+    vmax_of,
 )
+
+__all__ = ["contribution_figure", "framed_rows", "maps_over_image_rows", "signed_rgb",
+           "PANEL_KINDS", "panel_grid_figsize", "panel_grid", "class_sum_grid", "interval_panels"]
 
 
 def contribution_figure(image: ImageLike, maps: ImageLike, contributions: Sequence[float], *,
@@ -37,7 +40,7 @@ def contribution_figure(image: ImageLike, maps: ImageLike, contributions: Sequen
                         frames: dict[int, str] | None = None) -> Figure:
     """An input, its K feature maps titled with their contributions, and the contributions as
     a grid of numbers (paper 1's Fig. 3 layout). Maps share one colour scale."""
-    arr, values = _as_array(maps), np.asarray(contributions, dtype=np.float32)
+    arr, values = as_array(maps), np.asarray(contributions, dtype=np.float32)
     k = len(arr)
     nrows = math.ceil(k / ncols)
     fig = plt.figure(figsize=(2.2 + 1.5 * ncols + 2.8, 1.6 * nrows + 0.8))
@@ -47,7 +50,7 @@ def contribution_figure(image: ImageLike, maps: ImageLike, contributions: Sequen
     for i in range(k):
         ax = fig.add_subplot(grid[i // ncols, 1 + i % ncols])
         ax.imshow(arr[i], cmap="viridis", vmin=0.0, vmax=top)
-        _no_ticks(ax)
+        no_ticks(ax)
         ax.set_title(f"{labels[i]}: {values[i]:+.2f}")
         if frames and i in frames:
             frame(ax, frames[i])
@@ -62,7 +65,7 @@ def framed_rows(images: ImageLike, maps: ImageLike, frames: Sequence[dict[int, s
                 size: float = 0.95) -> Figure:
     """One row per group (e.g. class): an image, then its K maps with coloured frames
     (paper 1's Fig. 4: rank-1 map red, rank-2 blue). Each row has its own colour scale."""
-    imgs, arr = _as_array(images), _as_array(maps)
+    imgs, arr = as_array(images), as_array(maps)
     rows, k = arr.shape[:2]
     fig, axes = plt.subplots(rows, k + 1, squeeze=False,
                              figsize=(size * (k + 1) + 0.6, size * rows + 0.8))
@@ -73,7 +76,7 @@ def framed_rows(images: ImageLike, maps: ImageLike, frames: Sequence[dict[int, s
         for i in range(k):
             ax = axes[r, i + 1]
             ax.imshow(arr[r, i], cmap="viridis", vmin=0.0, vmax=top)
-            _no_ticks(ax)
+            no_ticks(ax)
             if r == 0:
                 ax.set_title(col_labels[i])
             if i in frames[r]:
@@ -107,7 +110,7 @@ def maps_over_image_rows(image: ImageLike, maps: Sequence[ImageLike], titles: Se
         heatmap_over_image(axes[1, 0], image, first, first_title, signed=False,
                            cbar_label=first_label)
     for i, (values, name) in enumerate(zip(maps, titles, strict=True)):
-        arr = _map_2d(values)
+        arr = map_2d(values)
         heatmap_over_image(axes[0, i + 1], image, np.clip(arr, 0.0, None), f"{name}: positive",
                            signed=False, cbar_label=cbar_label)
         heatmap_over_image(axes[1, i + 1], image, arr, f"{name}: signed", signed=True,
@@ -121,8 +124,8 @@ def signed_rgb(values: ImageLike, vmax: float | None = None) -> np.ndarray:
     """A signed map with one value per input element (C x H x W, C = 1 or 3) as an image in
     [0, 1] with 0 at mid-grey: ``0.5 + values / (2 vmax)``, ``vmax = max |values|`` unless
     given (the usual way to show Guided Backpropagation's response maps as they are)."""
-    arr = _as_array(values)
-    return to_numpy_image(0.5 + arr / (2 * _vmax(arr, vmax)))
+    arr = as_array(values)
+    return to_numpy_image(0.5 + arr / (2 * vmax_of(arr, vmax)))
 
 
 # kind of a panel_grid cell -> (colour map, colour-bar label); None: no colour bar
@@ -177,7 +180,7 @@ def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
     for r, row in enumerate(cells):
         for c, cell in enumerate(row):
             ax = axes[r, c]
-            _no_ticks(ax)
+            no_ticks(ax)
             if r == 0:
                 ax.set_title(col_titles[c], fontsize=fontsize)
             if c == 0 and row_labels is not None:
@@ -194,8 +197,8 @@ def panel_grid(cells: Sequence[Sequence[tuple[str, ImageLike] | None]], *,
             elif kind == "signed_rgb":
                 ax.imshow(signed_rgb(values))
             else:
-                arr = _map_2d(values)
-                scale = _vmax(arr if kind == "signed" else np.clip(arr, 0.0, None), None)
+                arr = map_2d(values)
+                scale = vmax_of(arr if kind == "signed" else np.clip(arr, 0.0, None), None)
                 ax.imshow(arr / scale, cmap=PANEL_KINDS[kind][0],
                           vmin=-1.0 if kind == "signed" else 0.0, vmax=1.0)
             kinds[c] = kind
@@ -223,7 +226,7 @@ def class_sum_grid(ax: Axes, sums: ImageLike, row_labels: Sequence[str],
     cells: only the order within a row matters for Eq. 13, and this keeps it visible even
     when every sum is large and positive. The largest of each row (the class the sums would
     predict) is framed black, the true class ``label`` is written in red."""
-    arr = _as_array(sums)
+    arr = as_array(sums)
     if arr.ndim != 2 or arr.shape != (len(row_labels), len(classes)):
         raise ValueError(f"sums must be {len(row_labels)} x {len(classes)} (rows x classes), "
                          f"got {arr.shape}")

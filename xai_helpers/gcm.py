@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_images
+from .checks import Normalize, check_images
 
 __all__ = ["GCM", "GCM_LAYERS", "GCM_SKIPS", "plain_cnn", "layer_table", "CIFAR10_MEAN"]
 
@@ -208,7 +208,6 @@ def plain_cnn(num_classes: int = 10, in_channels: int = 3,
     so that CAM applies. The input is centred (the mean pixel subtracted, no scaling) by its
     first layer, as the paper did for the CNN alone.
     """
-    from .models import Normalize  # models imports this module
 
     layers = tuple((n, k, ks, width if c == GCM_LAYERS[5][3] else c, s)
                    for n, k, ks, c, s in GCM_LAYERS[:N_ENCODER])

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from . import models, scoring
-from .viz import _no_ticks, frame, show_image, signed_heatmap, to_numpy_image
+from .plots import frame, no_ticks, show_image, signed_heatmap, to_numpy_image
 
 __all__ = ["parts", "ccm_figure", "ccm_pairs_figure", "difference_figure", "class_maps",
            "mask_shares", "nontarget_positive_share", "side_by_side", "half_shares",
@@ -73,7 +73,7 @@ def ccm_figure(image: torch.Tensor, ccm: torch.Tensor, scores: torch.Tensor,
             ax = axes[r, j + 1]
             ax.imshow(_rgb(part[j], scale), cmap="gray" if part.shape[1] == 1 else None,
                       vmin=0, vmax=1)
-            _no_ticks(ax)
+            no_ticks(ax)
             if r == 0:
                 ax.set_title(classes[j], fontsize=8)
             if j == 0:
@@ -106,7 +106,7 @@ def ccm_pairs_figure(images: torch.Tensor, ccm_true: torch.Tensor, titles: Seque
         pos = ccm_true[i].clamp(min=0)
         b.imshow(_rgb(pos, float(pos.max()) or 1.0), cmap="gray" if pos.shape[0] == 1 else None,
                  vmin=0, vmax=1)
-        _no_ticks(b)
+        no_ticks(b)
         b.set_title("positive CCM", fontsize=8)
     fig.suptitle(title or "originals and the positive CCM of their true class")
     fig.tight_layout()

@@ -16,7 +16,7 @@ from dataclasses import replace
 from torch import nn
 
 from .gcm import GCM, plain_cnn
-from .models import Recipe, register
+from .registry import Recipe, register
 
 # Paper 2 (GCM). Table 4 (the training conditions) is lost; ours, chosen for a 2-core CPU
 # budget: SGD with Nesterov momentum 0.9, batch 128, learning rate 0.1 decayed to 0 by a cosine,

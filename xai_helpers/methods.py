@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from . import class_maps as cm
-from .cav import _explaining, usable
+from .cav import explaining, usable
 from .checks import class_indices
 from .class_maps import UPSAMPLE, default_layer, gap_linear
 
@@ -134,7 +134,7 @@ def attribute(method: str, model: nn.Module, inputs: torch.Tensor, targets=None,
     param = next(model.parameters(), None)
     x = inputs.to(param.device) if param is not None else inputs
     n = len(x)
-    with _explaining(model):
+    with explaining(model):
         x = usable(x)
         with torch.no_grad():
             k = model(x[:1]).shape[1]
