@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xai_helpers import checkpoints, data, distill, train
+from xai_helpers import checkpoints, data, train
 from xai_helpers.models import Recipe
+from xai_helpers.training import distill
 
 
 def test_weight_zero_is_plain_cross_entropy():

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from xai_helpers import config, models, swa, train
+from xai_helpers import config, models, train
 from xai_helpers.models import Recipe
+from xai_helpers.training import loop, swa
 
 RECIPE = Recipe(epochs=3, batch_size=10, lr=2e-2, schedule="none", seed=1, swa=True)
 
@@ -20,13 +21,13 @@ def _model() -> nn.Sequential:
 
 
 def test_fit_with_swa_ends_at_the_mean_of_the_epoch_end_weights(blobs, tmp_path, monkeypatch):
-    snapshots, save = [], train._save_state
+    snapshots, save = [], loop._save_state
 
     def save_and_keep(path, model, *args):
         snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
         save(path, model, *args)
 
-    monkeypatch.setattr(train, "_save_state", save_and_keep)
+    monkeypatch.setattr(loop, "_save_state", save_and_keep)
     model = _model()
     history = train.fit(model, blobs, RECIPE, device="cpu", run_dir=tmp_path)
     assert len(snapshots) == 3 and history.epoch == [1, 2, 3]
@@ -57,16 +58,16 @@ def test_finish_without_any_averaged_epoch_says_so():
 def test_resumed_swa_run_equals_uninterrupted_run(blobs, tmp_path, monkeypatch):
     straight = _model()
     train.fit(straight, blobs, RECIPE, device="cpu")
-    save = train._save_state
+    save = loop._save_state
 
     def save_then_die(*args):
         save(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "_save_state", save_then_die)
+    monkeypatch.setattr(loop, "_save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train.fit(_model(), blobs, RECIPE, device="cpu", run_dir=tmp_path)
-    monkeypatch.setattr(train, "_save_state", save)
+    monkeypatch.setattr(loop, "_save_state", save)
     resumed = _model()
     train.fit(resumed, blobs, RECIPE, device="cpu", run_dir=tmp_path)
     for (_, p), (_, q) in zip(straight.state_dict().items(), resumed.state_dict().items(),

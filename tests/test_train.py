@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from xai_helpers import augment, config, models, train
+from xai_helpers import config, models, train
 from xai_helpers.models import Recipe
+from xai_helpers.training import augment, loop
 
 RECIPE = Recipe(epochs=3, batch_size=10, lr=2e-2, schedule="cosine", seed=1)
 
@@ -62,16 +63,16 @@ def test_same_seed_same_weights(make_model, blobs):
 def test_resumed_run_equals_uninterrupted_run(make_model, blobs, tmp_path, monkeypatch):
     straight = make_model()
     train.fit(straight, blobs, RECIPE, device="cpu")
-    save = train._save_state
+    save = loop._save_state
 
     def save_then_die(*args):
         save(*args)
         raise KeyboardInterrupt  # the session is cut off right after epoch 1 was saved
 
-    monkeypatch.setattr(train, "_save_state", save_then_die)
+    monkeypatch.setattr(loop, "_save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train.fit(make_model(), blobs, RECIPE, device="cpu", run_dir=tmp_path)
-    monkeypatch.setattr(train, "_save_state", save)
+    monkeypatch.setattr(loop, "_save_state", save)
     assert torch.load(tmp_path / "state.pt", weights_only=True)["epoch"] == 1
     resumed = make_model()  # a new process: fresh weights, state comes from the file
     history = train.fit(resumed, blobs, RECIPE, device="cpu", run_dir=tmp_path)

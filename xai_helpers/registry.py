@@ -25,16 +25,16 @@ class Recipe:
     lr: float = 1e-3
     weight_decay: float = 0.0
     schedule: str = "none"  # "none" or "cosine" (per step, to 0 at the end)
-    augment: str = "none"  # "none", "shift", "crop_flip" or "crop_flip_cutout" (augment.py)
+    augment: str = "none"  # "none", "shift", "crop_flip" or "crop_flip_cutout" (training.augment)
     label_smoothing: float = 0.0
     seed: int = 0
     max_steps: int | None = None  # stop after this many iterations (paper 1: 100,000)
     jpeg_p: float = 0.0  # chance that a training image is replaced by its JPEG-75 copy
-    teachers: tuple[str, ...] = ()  # checkpoints whose mean prediction is distilled (distill.py)
+    teachers: tuple[str, ...] = ()  # checkpoints whose mean prediction is distilled (distill)
     distill_weight: float = 0.0  # a in (1 - a) CE + a T^2 KL
     temperature: float = 4.0
     init: str = ""  # start from this checkpoint's weights instead of random ones (fine-tuning)
-    swa: bool = False  # average the weights of every epoch's end (swa.py), BN re-estimated
+    swa: bool = False  # average the weights of every epoch's end (training.swa), BN re-estimated
     clean_teacher: bool = False  # a JPEG copy is distilled towards the teacher's exact-image view
     average: tuple[str, ...] = ()  # cyclic SWA: these checkpoints' weights enter the average first
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints
-from .scoring import predict
+from .. import checkpoints
+from ..scoring import predict
 
 __all__ = ["teacher_log_probs", "distill_loss"]
 
