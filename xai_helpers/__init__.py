@@ -1,17 +1,17 @@
-"""Helpers for the explainable-AI course notebooks (00-06).
+"""Helpers for the explainable-AI course notebooks (00-06), in layers (the README's table):
 
-One module per idea: ``config`` (mode, device, paths, seeds), ``data`` (datasets),
-``models`` (architectures, registry), ``checkpoints`` (the trained weights), ``hooks``
-(reading layers safely), ``train`` (the shared training loop), ``scoring`` (accuracy, the
-test-set figures of a checkpoint), ``verify`` (re-measure
-checkpoints), ``viz`` (figures) and ``widgets`` (sliders).
-Each explanation method of the papers gets a module of its own: ``contribution`` and
-``occlusion`` (paper 1), ``gcm`` with ``gcm_analysis`` and the SVHN stand-in ``digits``
-(paper 2), ``cav`` with its layer rules ``cav_rules`` (paper 3), ``pruning`` (paper 4); the
-comparison of notebook 06 has ``methods`` (one calling convention for every method, maps in
-``class_maps``), ``decline`` (paper 2's decline rate), ``faithfulness`` (deletion /
-insertion, the randomisation check, faithfulness correlation) and ``ranking`` (bootstrap
-intervals and ranks over all of them).
+* foundations: ``config`` (mode, device, paths, seeds), ``checks`` (input checks, the models'
+  first layer), ``hooks`` (reading layers safely), ``data`` and ``digits`` (datasets);
+* models: ``registry``, ``architectures``, ``gcm`` and ``gcm_models``, ``checkpoints`` (the
+  trained weights), gathered by ``models``;
+* machinery: ``scoring`` (accuracy, the test-set figures), ``training/`` (the loop,
+  augmentation, distillation, weight averaging; ``train`` is its entry), ``verify``;
+* the papers' methods: ``contribution``, ``occlusion`` and ``filter_search`` (paper 1),
+  ``gcm_analysis`` (paper 2), ``cav``, ``cav_rules``, ``cav_analysis`` and ``two_animals``
+  (paper 3), ``pruning`` (paper 4); the comparison of notebook 06: ``class_maps``, ``methods``
+  (one calling convention), ``decline`` (paper 2's decline rate), ``faithfulness`` (deletion /
+  insertion, the randomisation check, faithfulness correlation), ``ranking`` (intervals, ranks);
+* figures and widgets: ``plots`` and ``figures``, gathered by ``viz``; ``widgets``.
 
 Shared meanings, used by every method module:
 
