@@ -66,3 +66,25 @@ def test_the_foundations_import_nothing_above_them():
     edges, _ = _imports()
     for bottom in ("config", "checks", "registry"):
         assert edges[bottom] <= {"config"}, (bottom, edges[bottom])
+
+
+# The README's table, bottom first: a module imports from its own layer or the ones below.
+LAYERS = [
+    {"config", "checks", "hooks", "data", "digits", "plots"},
+    {"registry", "gcm", "gcm_models", "architectures", "checkpoints", "models"},
+    {"scoring", "training.loop", "training.augment", "training.distill", "training.swa",
+     "train", "verify"},
+    {"contribution", "occlusion", "filter_search", "gcm_analysis", "cav", "cav_rules",
+     "cav_analysis", "two_animals", "pruning", "class_maps", "methods", "decline",
+     "faithfulness", "ranking"},
+    {"figures", "viz", "widgets"},
+]
+
+
+def test_dependencies_point_down_the_readmes_layers():
+    edges, _ = _imports()
+    layer = {m: i for i, ms in enumerate(LAYERS) for m in ms}
+    assert set(layer) == set(edges), f"modules missing from LAYERS: {set(edges) - set(layer)}"
+    upward = [f"{m} ({layer[m]}) imports {t} ({layer[t]})" for m, ts in edges.items()
+              for t in ts if layer[t] > layer[m]]
+    assert not upward, upward

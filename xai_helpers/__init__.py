@@ -1,7 +1,8 @@
 """Helpers for the explainable-AI course notebooks (00-06), in layers (the README's table):
 
 * foundations: ``config`` (mode, device, paths, seeds), ``checks`` (input checks, the models'
-  first layer), ``hooks`` (reading layers safely), ``data`` and ``digits`` (datasets);
+  first layer), ``hooks`` (reading layers safely), ``data`` and ``digits`` (datasets),
+  ``plots`` (plotting primitives);
 * models: ``registry``, ``architectures``, ``gcm`` and ``gcm_models``, ``checkpoints`` (the
   trained weights), gathered by ``models``;
 * machinery: ``scoring`` (accuracy, the test-set figures), ``training/`` (the loop,
@@ -11,7 +12,8 @@
   (paper 3), ``pruning`` (paper 4); the comparison of notebook 06: ``class_maps``, ``methods``
   (one calling convention), ``decline`` (paper 2's decline rate), ``faithfulness`` (deletion /
   insertion, the randomisation check, faithfulness correlation), ``ranking`` (intervals, ranks);
-* figures and widgets: ``plots`` and ``figures``, gathered by ``viz``; ``widgets``.
+* figures and widgets: ``figures`` (the papers' multi-panel figures), gathered with ``plots``
+  by ``viz``; ``widgets``.
 
 Shared meanings, used by every method module:
 
