@@ -77,3 +77,14 @@ def test_widget_cells_are_tagged_to_ignore_output(path):
     for cell in _cells(path):
         if cell["cell_type"] == "code" and "interact_view(" in "".join(cell["source"]):
             assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_stay_short(path):
+    """At least 85% of a notebook's code cells have at most 15 lines: each shows the idea of
+    its section; tables and figures are assembled by named helpers (d2l's habit)."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    lengths = [len("".join(c["source"]).rstrip("\n").split("\n")) for c in cells]
+    short = sum(n <= 15 for n in lengths)
+    assert short >= 0.85 * len(cells), (f"{path.name}: {short} of {len(cells)} code cells within "
+                                        f"15 lines; longest {sorted(lengths)[-3:]}")

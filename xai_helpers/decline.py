@@ -38,7 +38,8 @@ from .checks import class_indices
 from .methods import MapsFn, maps_function
 
 __all__ = ["WAYS", "WAY_NAMES", "BLEND", "BLEND_SCALE", "jet", "blend", "visual_map",
-           "class_sums", "DeclineRate", "decline_rate", "write_results", "read_results"]
+           "class_sums", "DeclineRate", "decline_rate", "write_results", "read_results",
+           "read_or_measure"]
 
 WAYS = ("i", "ii", "iii", "iv")
 WAY_NAMES = {"i": "as is", "ii": "absolute value", "iii": "weighted blend 0.7 : 0.2 (jet)",
@@ -212,3 +213,25 @@ def read_results(csv_path: str | Path) -> list[DeclineRate]:
                                    correct_b=None if b is None else torch.from_numpy(b)))
     return out
 
+
+
+def read_or_measure(csv_path: str | Path, plan: dict[str, nn.Module], images: torch.Tensor,
+                    labels: torch.Tensor) -> tuple[list[DeclineRate], str]:
+    """``(rows, source)``: the committed table at ``csv_path`` with its per-image answers
+    (:func:`read_results`); where it is missing, the decline rates of ``plan`` (method ->
+    model) measured here on ``images``, with a loud note that this is a small sample."""
+    csv_path = Path(csv_path)
+    if csv_path.exists():
+        rows = read_results(csv_path)
+        print(f"read {csv_path.name} ({len(rows)} rows) and its per-image answers, written by "
+              f"benchmarks/bench_decline.py")
+        return rows, f"the committed table, {rows[0].n_images:,} test images"
+    rows = [r for name, model in plan.items()
+            for r in decline_rate(model, name, images, labels)]
+    print("=" * 100)
+    print(f"NOTE: {csv_path.name} does not exist. The table below is a SMALL-SAMPLE table, "
+          f"computed here on\nthe first {len(images):,} test images. It is NOT the "
+          f"full-test-set result. Run `python benchmarks/bench_decline.py --record`\n(full "
+          f"mode) to write the committed table, then run this notebook again.")
+    print("=" * 100)
+    return rows, f"a SMALL SAMPLE of {len(images):,} test images, NOT the full test set"
