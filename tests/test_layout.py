@@ -78,6 +78,7 @@ LAYERS = [
      "cav_analysis", "two_animals", "pruning", "class_maps", "methods", "decline",
      "faithfulness", "ranking"},
     {"figures", "viz", "widgets"},
+    {"exercises.nb00"},  # the exercises check with everything below
 ]
 
 
