@@ -12,7 +12,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 # make site: EXECUTE=0 renders the committed notebooks instead of executing them again
 EXECUTE ?= 1
 
-.PHONY: help install lab test lint browser run run-inplace site bench verify clean
+.PHONY: help install lab test lint browser run run-inplace site bench verify student clean
 
 help:
 	@echo "make lab          open JupyterLab on notebooks/"
@@ -24,6 +24,7 @@ help:
 	@echo "make browser      install Debian's chromium for tests/test_browser.py (make test does)"
 	@echo "make bench        run the benchmarks in benchmarks/"
 	@echo "make verify       re-measure every checkpoint on the full test sets in \$$XAI_DATA_DIR"
+	@echo "make student      write the student version (no exercise solutions) to STUDENT_DIR"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,10 @@ bench: $(STAMP)
 
 verify: $(STAMP)
 	$(BIN)/python -m xai_helpers.verify
+
+STUDENT_DIR ?= ../xai-course-student
+student: $(STAMP)
+	$(BIN)/python tools/student_version.py $(STUDENT_DIR)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

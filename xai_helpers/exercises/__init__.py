@@ -9,8 +9,9 @@ In a notebook::
     ex.q1.solution()         # prints the solution's code (it runs: tests/test_exercises.py)
 
 One module per notebook (``nb00``, ...); the checks are written against the course's own
-functions and run offline in seconds. ``XAI_SOLUTIONS=0`` (the student version) makes
-``solution()`` say that the teacher has the solutions instead of printing them.
+functions and run offline in seconds. ``python tools/student_version.py OUT`` (``make
+student``) writes the student version, whose exercises have no solution code and whose
+``solution()`` says the teacher has them (``XAI_SOLUTIONS=0`` does the latter here).
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["Exercise", "solutions_shown"]
 
 
+STUDENT_MARK = Path(__file__).with_name("STUDENT")  # written by tools/student_version.py
+
+
 def solutions_shown() -> bool:
-    """False in the student version (``XAI_SOLUTIONS=0``)."""
-    return os.environ.get("XAI_SOLUTIONS", "1") != "0"
+    """False in the student version (made by ``tools/student_version.py``, or
+    ``XAI_SOLUTIONS=0``)."""
+    return os.environ.get("XAI_SOLUTIONS", "1") != "0" and not STUDENT_MARK.exists()
 
 
 @dataclass(frozen=True)
