@@ -1,4 +1,4 @@
-"""Helpers for the explainable-AI course notebooks (00-06), in layers (the README's table):
+"""Helpers for the explainable-AI course notebooks (00-07), in layers (the README's table):
 
 * foundations: ``config`` (mode, device, paths, seeds), ``checks`` (input checks, the models'
   first layer), ``hooks`` (reading layers safely), ``data`` and ``digits`` (datasets),
