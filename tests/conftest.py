@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 for _key, _value in {"XAI_QUICK": "1", "XAI_DOWNLOAD": "0", "XAI_QUIET": "1",
                      "MPLBACKEND": "Agg"}.items():
@@ -72,3 +73,21 @@ def blobs():
         images[labels == c, :, r:r + 3, col:col + 3] += 0.8
     return ImageData("blobs", "train", images, labels, ("a", "b", "c"), "synthetic",
                      torch.ones(n, dtype=torch.bool), full=True)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Playwright's Chromium driver on the system's chromium; skips where there is none."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (make install)")
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not path or not os.access(path, os.X_OK):
+        where = f"CHROMIUM={path} is no executable" if path else "chromium is not on PATH"
+        pytest.skip(f"no browser: {where} (`make browser` installs Debian's chromium; "
+                    "or set CHROMIUM=/path/to/chrome)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -106,24 +106,6 @@ def _status(url: str) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    """Playwright's Chromium driver on the system's chromium; skips where there is none."""
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (make install)")
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium")
-    if not path or not os.access(path, os.X_OK):
-        where = f"CHROMIUM={path} is no executable" if path else "chromium is not on PATH"
-        pytest.skip(f"no browser: {where} (`make browser` installs Debian's chromium; "
-                    "or set CHROMIUM=/path/to/chrome)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on a copy of notebooks/, in quick mode; shut down whatever happens."""
     tmp = tmp_path_factory.mktemp("lab")

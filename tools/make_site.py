@@ -7,7 +7,10 @@
 The index lists number, title (the notebook's first markdown heading), one line on what you
 learn (the README's table row for that number, else the notebook's first paragraph) and a link.
 Each page is nbconvert's HTML (lab template) with every figure embedded as a data URI, so the
-folder can be copied anywhere; links between notebooks point at the rendered pages.
+folder can be copied anywhere; links between notebooks point at the rendered pages. The site
+reads fully offline: MathJax comes from the folder itself (``mathjax/``, the files of the
+``jupyter-server-mathjax`` package), and each widget, which needs a running kernel, is
+replaced by a note pointing at the figure its drawing function made just above it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import datetime
 import html
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -53,22 +57,50 @@ def title_and_paragraph(nb) -> tuple[str, str]:
     return "", ""
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ("<p><em>Interactive in Jupyter or Colab: the sliders redraw the figure above, "
+               "which shows one of their settings.</em></p>")
+MATHJAX = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # the package's config
+
+
+def offline(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with every widget output replaced by :data:`WIDGET_NOTE` (a widget needs a
+    kernel, and its JavaScript would come from the network) and the widget state dropped."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any(WIDGET in o.get("data", {}) for o in cell.outputs):
+            cell.outputs = [nbformat.v4.new_output("display_data",
+                                                   data={"text/html": WIDGET_NOTE})]
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def copy_mathjax(out: Path) -> None:
+    """MathJax's files into ``out/mathjax`` (once), so the equations render offline."""
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (out / "mathjax" / "MathJax.js").exists():
+        shutil.copytree(source, out / "mathjax", dirs_exist_ok=True)
+
+
 def render(paths: list[Path], out: Path, note: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.html"):  # pages of an earlier render, e.g. of other notebooks
         stale.unlink()
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
+    copy_mathjax(out)
+    exporter = HTMLExporter(template_name="lab", embed_images=True, mathjax_url=MATHJAX)
     learn = readme_lines(ROOT / "README.md")
     pages = {p.name: p.with_suffix(".html").name for p in paths}
     rows = []
     for path in sorted(paths, key=lambda p: p.name):
-        nb = nbformat.read(path, as_version=4)
+        nb = offline(nbformat.read(path, as_version=4))
         number = path.name[:2]
         title, paragraph = title_and_paragraph(nb)
         title = title or path.stem
         body, _ = exporter.from_notebook_node(
             nb, resources={"metadata": {"name": f"{number} · {title.replace('*', '')}",
                                         "path": str(path.parent)}})
+        body = re.sub(r'<script[^>]*src="https?://[^"]*require[^"]*"[^>]*>\s*</script>', "", body)
         for name, page in pages.items():  # links to other notebooks -> their pages
             body = body.replace(f'href="{name}', f'href="{page}')
         body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + NAV, body, count=1)
