@@ -76,7 +76,7 @@ LAYERS = [
      "train", "verify"},
     {"contribution", "occlusion", "filter_search", "gcm_analysis", "cav", "cav_rules",
      "cav_analysis", "two_animals", "pruning", "class_maps", "methods", "decline",
-     "faithfulness", "ranking"},
+     "faithfulness", "ranking", "explore"},
     {"figures", "viz", "widgets"},
     {"exercises"},  # every exercises.nbNN module: the checks use everything below
 ]
