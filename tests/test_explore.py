@@ -87,3 +87,17 @@ def test_the_series_methods_run_on_torchvision_models(name):
                                  **({"n_steps": 4} if method == "integrated_gradients" else {}))
         assert maps.shape[:2] == (2, 1) and maps.shape[-2:] == (32, 32), method
         assert torch.isfinite(maps).all(), method
+
+
+def test_one_call_gives_every_applicable_map_and_its_curves():
+    loaded = explore.load_model("resnet18", size=32)
+    x = torch.rand(2, 3, 32, 32)
+    result = explore.explain(loaded.model, x, which=["gradcam", "cwm", "occlusion"], steps=4)
+    assert set(result.maps) == {"gradcam", "occlusion"}
+    assert "GCM" in result.skipped["cwm"]  # says why CWM does not apply
+    assert result.top5.shape == (2, 5) and torch.equal(result.target, result.top5[:, 0])
+    assert set(result.measures) == {"gradcam", "occlusion", "random"}
+    for areas in result.measures.values():
+        assert 0 <= areas["deletion"] <= 1 and 0 <= areas["insertion"] <= 1
+    fixed = explore.explain(loaded.model, x, target=3, which=["gradcam"], curves=False)
+    assert fixed.target.tolist() == [3, 3] and fixed.measures == {}

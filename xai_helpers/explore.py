@@ -21,10 +21,11 @@ import torch
 import torchvision
 from torch import nn
 
-from . import config
+from . import config, faithfulness, methods
 from .checks import Normalize
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "load_model", "load_images",
+           "Explanation", "explain",
            "MAX_PIXELS"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -154,3 +155,48 @@ def load_images(sources, size: int = 224) -> torch.Tensor:
     if not images:
         raise ValueError("no images given")
     return torch.stack(images)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Every applicable map of the series for one class per image, and how faithful each is."""
+
+    target: torch.Tensor  # (N,) the explained class of each image
+    top5: torch.Tensor  # N x 5 classes, highest score first
+    maps: dict[str, torch.Tensor]  # method -> N x C' x H x W
+    skipped: dict[str, str]  # method -> why it does not apply to this model
+    measures: dict[str, dict[str, float]]  # method -> {"deletion": ..., "insertion": ...}
+
+
+def explain(model: nn.Module, images: torch.Tensor, target=None, *,
+            which: Sequence[str] | None = None, curves: bool = True,
+            steps: int = 8) -> Explanation:
+    """One call from "model + images" to every map and its faithfulness: the maps of
+    :func:`xai_helpers.methods.attribute` for ``target`` (``None``: each image's top class)
+    for every method in ``which`` (default: all registered) that applies to the model (the
+    others in ``skipped``, with the reason), and, with ``curves``, each map's deletion and
+    insertion areas (:mod:`xai_helpers.faithfulness`) beside the random order's, under the
+    key ``"random"``."""
+    with torch.no_grad():
+        scores = model(images)
+    top5 = scores.topk(min(5, scores.shape[1]), dim=1).indices
+    target = top5[:, 0] if target is None else torch.as_tensor(target).long().expand(len(images))
+    maps, skipped = {}, {}
+    for name in (which or list(methods.METHODS)):
+        try:
+            methods.METHODS[name].needs(model)
+        except ValueError as err:
+            skipped[name] = str(err)
+            continue
+        maps[name] = methods.attribute(name, model, images, target)[:, 0]
+    measures: dict[str, dict[str, float]] = {}
+    if curves:
+        noise = torch.rand(len(images), 1, *images.shape[-2:],
+                           generator=torch.Generator().manual_seed(0))
+        for name, m in {**maps, "random": noise}.items():
+            measures[name] = {
+                "deletion": faithfulness.deletion_curve(model, images, target, m,
+                                                        steps=steps).area,
+                "insertion": faithfulness.insertion_curve(model, images, target, m,
+                                                          steps=steps).area}
+    return Explanation(target, top5, maps, skipped, measures)
