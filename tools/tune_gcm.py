@@ -68,8 +68,8 @@ def split(validation: int = 5000) -> tuple[data.ImageData, data.ImageData]:
 def _finished_run(variant: str, epochs: int) -> tuple[GCM, dict[str, data.ImageData]]:
     """The finished tuning run's model (mirror-averaged maps) and the validation images, exact
     and JPEG-75-recompressed."""
-    state = torch.load(config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}" / "state.pt",
-                       weights_only=True)
+    run = config.BUILD_DIR / "runs" / f"tune-{variant}-e{epochs}"
+    state = torch.load(run / "state.pt", weights_only=True)
     if state["epoch"] != epochs:
         raise RuntimeError(f"tune-{variant}-e{epochs} stopped after epoch {state['epoch']}")
     net = VARIANTS[variant][0]()
