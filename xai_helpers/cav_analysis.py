@@ -19,19 +19,17 @@ Inverse Analysis" (seed 003). The contribution ratios themselves are :mod:`xai_h
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import torch
 import torchvision
 from torch import nn
 
-from . import cav, config
+from . import cav, config, data
 from .hooks import get_layer
 from .models import Normalize
 
@@ -238,20 +236,9 @@ def top_table(before: torch.Tensor, after: torch.Tensor, classes: Sequence[str],
 
 def load_image(source: str | Path | bytes | BinaryIO, size: int) -> torch.Tensor:
     """An image file (path, bytes or open file) as a 1 x 3 x size x size tensor in [0, 1]: its
-    central square, resized with Pillow (bicubic; the paper resized its photo to 224 x 224)."""
-    from PIL import Image
-
-    if isinstance(source, bytes | bytearray | memoryview):
-        source = io.BytesIO(bytes(source))
-    with Image.open(source) as img:
-        img = img.convert("RGB")
-        w, h = img.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        img = img.crop((left, top, left + side, top + side)).resize(
-            (size, size), Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.array(img, dtype=np.uint8))
-    return pixels.permute(2, 0, 1).float().div(255)[None]
+    central square, resized with Pillow (bicubic; the paper resized its photo to 224 x 224);
+    :func:`xai_helpers.data.read_image`."""
+    return data.read_image(source, size)[None]
 
 
 def sample_photo(size: int) -> torch.Tensor:

@@ -50,29 +50,42 @@ def _upsample(maps: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- requirements
 
+_PASS = (nn.Flatten, nn.Dropout, nn.Identity)  # no-ops between the pooling and the linear layer
+
+
 def gap_linear(model: nn.Module) -> tuple[str, nn.Linear]:
     """``(name of the global average pooling, final linear layer)`` of a model that ends in
-    ``AdaptiveAvgPool2d(1), Flatten, Linear`` (as :func:`~xai_helpers.gcm.plain_cnn`); else a
-    ``ValueError`` saying what CAM needs."""
-    children = list(model.named_children()) if isinstance(model, nn.Sequential) else []
-    kinds = [type(m) for _, m in children[-3:]]
-    if kinds == [nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear] and children[-3][1].output_size in (
-            1, (1, 1)):
-        return children[-3][0], children[-1][1]
+    global average pooling and one linear layer: an ``nn.Sequential`` ending in
+    ``AdaptiveAvgPool2d(1), Flatten, Linear`` (as :func:`~xai_helpers.gcm.plain_cnn`), or a
+    model whose last leaf modules, in the order they are defined, are ``AdaptiveAvgPool2d(1)``
+    then (after flattening or dropout) one ``Linear`` (torchvision's ResNets, EfficientNets).
+    Else a ``ValueError`` saying what CAM needs. :func:`cam` checks on every call that the
+    guess reproduces the logits."""
+    leaves = [(n, m) for n, m in model.named_modules() if n and next(m.children(), None) is None]
+    while leaves and isinstance(leaves[-1][1], _PASS):
+        leaves.pop()
+    if len(leaves) >= 2 and isinstance(leaves[-1][1], nn.Linear):
+        rest = [(n, m) for n, m in leaves[:-1] if not isinstance(m, _PASS)]
+        pool = rest[-1][1] if rest else None
+        if isinstance(pool, nn.AdaptiveAvgPool2d) and pool.output_size in (1, (1, 1)):
+            return rest[-1][0], leaves[-1][1]
     raise ValueError(f"CAM needs a model ending in global average pooling and one linear layer "
-                     f"(an nn.Sequential whose last children are AdaptiveAvgPool2d(1), Flatten, "
-                     f"Linear, as xai_helpers.gcm.plain_cnn); {type(model).__name__} does not")
+                     f"(AdaptiveAvgPool2d(1), then Flatten, then Linear, as "
+                     f"xai_helpers.gcm.plain_cnn or torchvision's ResNets); "
+                     f"{type(model).__name__} does not")
 
 
 def default_layer(model: nn.Module) -> str:
     """Grad-CAM's layer: the one feeding the global average pooling (``plain_cnn``:
-    ``features``, i.e. the output of its last block ``features.layer10``), else the last
-    ``nn.Conv2d``."""
+    ``features``, i.e. the output of its last block ``features.layer10``; a ResNet: its
+    ``layer4``), else the last ``nn.Conv2d``."""
     try:
         name, _ = gap_linear(model)
-        children = [n for n, _ in model.named_children()]
-        if children.index(name) > 0:
-            return children[children.index(name) - 1]
+        parent, _, leaf = name.rpartition(".")
+        siblings = [n for n, _ in (model.get_submodule(parent) if parent else model)
+                    .named_children()]
+        if siblings.index(leaf) > 0:
+            return ".".join(filter(None, [parent, siblings[siblings.index(leaf) - 1]]))
     except ValueError:
         pass
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
@@ -155,9 +168,14 @@ def cam(model, x, classes):
     Its mean over the h x w feature map plus the bias is the class score."""
     gap, fc = gap_linear(model)
     with torch.no_grad(), recording(model, [gap]) as calls:
-        model(x)
+        logits = model(x)
     features = calls[-1].inputs[0]  # N x D x h x w
     maps = torch.einsum("kd,ndhw->nkhw", fc.weight, features)
+    bias = fc.bias if fc.bias is not None else 0
+    if not torch.allclose(maps.mean((-2, -1)) + bias, logits, rtol=1e-3, atol=1e-3):
+        raise ValueError(f"CAM: the mean of the maps plus the bias is not the score, so "
+                         f"{type(model).__name__} does not end in {gap} then its last linear "
+                         f"layer as CAM needs")
     return _upsample(_select(maps, classes), x)
 
 

@@ -28,7 +28,9 @@ from . import config
 
 __all__ = ["DATASETS", "DataUnavailableError", "ImageData", "load", "load_samples", "try_load",
            "find_sources",
-           "jpeg_recompress", "source_name"]
+           "jpeg_recompress", "source_name", "read_image", "MAX_PIXELS"]
+
+MAX_PIXELS = 40_000_000  # a larger image file is refused (decompression bombs, memory)
 
 
 @dataclass(frozen=True)
@@ -385,3 +387,39 @@ def environment_sources() -> dict[str, list[str]]:
     return {name: find_sources(name) for name in DATASETS}
 
 
+def read_image(source, size: int, what: str = "the image",
+               notes: list[str] | None = None) -> torch.Tensor:
+    """An image file (path, bytes or open file) as a 3 x size x size tensor in [0, 1]: its
+    central square, resized with Pillow (bicubic); grey, palette and RGBA images made RGB (a
+    grey image's one channel repeated). Not an image, or more than :data:`MAX_PIXELS` pixels:
+    a ``ValueError`` naming ``what`` and the fix. ``notes`` (a list) gets a line for each
+    conversion that changed what the file holds (grey or transparent to RGB, cropping)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(bytes(source))
+    try:
+        with Image.open(source) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ValueError(f"{what} has {img.width} x {img.height} pixels, more than "
+                                 f"{MAX_PIXELS:,}: make it smaller first")
+            if notes is not None and img.mode != "RGB":
+                grey = img.mode in ("1", "L", "LA", "I", "I;16", "F")
+                notes.append(f"{what}: a {'grey' if grey else img.mode} image, made RGB"
+                             + (" (its one channel copied into R, G and B)" if grey else ""))
+            if notes is not None and img.width != img.height:
+                notes.append(f"{what}: {img.width} x {img.height}, its central square kept")
+            img = img.convert("RGB")
+            side = min(img.size)
+            left, top = (img.width - side) // 2, (img.height - side) // 2
+            img = img.crop((left, top, left + side, top + side)).resize(
+                (size, size), Image.Resampling.BICUBIC)
+    except Image.DecompressionBombError:
+        raise ValueError(f"{what} has more than {MAX_PIXELS:,} pixels: make it smaller "
+                         f"first") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{what} is not an image Pillow can read ({type(err).__name__}); "
+                         f"give a PNG or JPEG file") from None
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float() / 255

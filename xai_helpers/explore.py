@@ -1,36 +1,49 @@
-"""Your own model and images (notebook 08): loaders that turn what a reader brings into what
-every method of the series takes, a model whose input is float images in [0, 1], N x 3 x S x S.
+"""Your own model and images (notebook 08): what a reader brings, turned into what every method
+of the series takes (a model whose input is float images in [0, 1], N x 3 x S x S), and one
+call from "model + images" to "every applicable map + how faithful each one is".
 
-* :func:`load_model`: a torchvision classifier by name (its ImageNet weights where they can be
-  had, else random weights, and it says which), or your own weights file (a ``state_dict``,
-  loaded with ``weights_only=True``) for an architecture you build; the ImageNet normalisation
-  becomes the model's first layer (:class:`~xai_helpers.checks.Normalize`).
+* :func:`load_model`: a course checkpoint (``"vgg_cifar10"``, ...; trained, offline), a
+  torchvision classifier by name (its ImageNet weights where they can be had, else random
+  weights, and it says which), or your own weights file (a ``state_dict``, loaded with
+  ``weights_only=True``) for an architecture you build; the normalisation becomes the model's
+  first layer (:class:`~xai_helpers.checks.Normalize`).
 * :func:`load_images`: image files, bytes or a folder, their central square resized to the
-  model's size, grey images made RGB; what is not an image, or is too large, is refused.
+  model's size, grey images made RGB (said in ``notes``); what is not an image, or is too
+  large, is refused.
+* :func:`explain`: the maps of :mod:`xai_helpers.methods` that apply to the model (the others
+  with the reason), and per image the measures of notebook 06 (:mod:`xai_helpers.faithfulness`):
+  patch deletion, insertion, the cascading randomisation check, beside a random order's.
+* :func:`measure_rows` / :func:`write_csv`: the numbers as a table, one row per image and
+  method.
 """
 
 from __future__ import annotations
 
-import io
+import csv
+import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision
 from torch import nn
 
-from . import config, faithfulness, methods
-from .checks import Normalize
+from . import checkpoints, config, data, faithfulness, methods, registry
+from .cav import recording
+from .checks import Normalize, class_indices
+from .class_maps import IG_STEPS, default_layer
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "load_model", "load_images",
-           "Explanation", "explain",
-           "MAX_PIXELS"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "COURSE_MODELS", "TORCHVISION_MODELS",
+           "LoadedModel", "load_model", "model_choices", "load_images", "conv_layers",
+           "gradcam_layer", "Explanation", "explain", "settings", "MEASURES", "measure_rows",
+           "write_csv"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MAX_PIXELS = 40_000_000  # a larger image is refused (decompression bombs, memory)
+COURSE_MODELS = ("vgg_cifar10", "cnn_cifar10", "gcm_cifar10")  # RGB course models, trained
+TORCHVISION_MODELS = ("resnet18", "vgg11", "mobilenet_v3_small")  # offered in the notebook
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,17 @@ class LoadedModel:
     size: int  # the input side the model expects
     classes: tuple[str, ...]
 
+    @property
+    def trained(self) -> bool:
+        """False for random weights: its maps show the architecture, not anything learned."""
+        return not self.weights.startswith("RANDOM")
+
+    @property
+    def label(self) -> str:
+        """Name and the kind of weights, short (for figure titles)."""
+        kind = self.weights.split("(")[0].split(":")[0].strip()
+        return f"{self.name}, {kind.lower() if kind.isupper() else kind}"
+
 
 def _wrap(net: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> nn.Module:
     return nn.Sequential(Normalize(tuple(mean), tuple(std)), net).eval()
@@ -53,22 +77,31 @@ def load_model(source: str | Path, *, builder: Callable[[], nn.Module] | None = 
                mean=IMAGENET_MEAN, std=IMAGENET_STD) -> LoadedModel:
     """A classifier for the series' methods.
 
-    ``source`` is a torchvision model name (``"resnet18"``, ``"vgg11"``,
-    ``"mobilenet_v3_small"``, ...) or the path of a weights file. With a name, torchvision's
-    default ImageNet weights are used where they can be had (a download, unless
-    ``XAI_DOWNLOAD=0``; or torch's cache), else the architecture with random weights, and
-    ``weights`` says which. With a file, ``builder()`` builds the architecture (or the file's
-    name is a torchvision name) and the file must hold a ``state_dict``: it is loaded with
-    ``weights_only=True``, so a pickled model, which could run code, is refused.
+    ``source`` is one of :data:`COURSE_MODELS` (the course's committed CIFAR-10 checkpoints,
+    32 x 32 input, normalisation already inside), a torchvision model name (``"resnet18"``,
+    ``"vgg11"``, ``"mobilenet_v3_small"``, ...) or the path of a weights file. With a
+    torchvision name, its default ImageNet weights are used where they can be had (a download,
+    unless ``XAI_DOWNLOAD=0``; or torch's cache), else the architecture with random weights,
+    and ``weights`` says which. With a file, ``builder()`` builds the architecture (or the
+    file's name is a torchvision name) and the file must hold a ``state_dict``: it is loaded
+    with ``weights_only=True``, so a pickled model, which could run code, is refused.
     ``mean``/``std``: the normalisation the model was trained with, made its first layer.
     """
+    if str(source) in COURSE_MODELS:
+        name = str(source)
+        info = data.DATASETS[registry.spec(name).dataset]
+        meta = checkpoints.read_meta(name)
+        return LoadedModel(checkpoints.load_pretrained(name), name,
+                           f"course checkpoint data/checkpoints/{name}.pt (CIFAR-10 test "
+                           f"accuracy {meta['test_accuracy']:.2%})", info.size, info.classes)
     path = Path(source)
     if path.suffix in (".pt", ".pth", ".bin") or path.exists():
         return _from_file(path, builder, classes, size, mean, std)
     name = str(source)
     if name not in torchvision.models.list_models(module=torchvision.models):
-        raise ValueError(f"{name!r} is neither a file nor a torchvision classifier; try one of "
-                         f"resnet18, vgg11, mobilenet_v3_small (torchvision.models.list_models())")
+        raise ValueError(f"{name!r} is neither a file, a course model ({', '.join(COURSE_MODELS)})"
+                         f" nor a torchvision classifier; try resnet18, vgg11 or "
+                         f"mobilenet_v3_small (torchvision.models.list_models())")
     weights_enum = torchvision.models.get_model_weights(name).DEFAULT
     categories = tuple(weights_enum.meta["categories"])
     try:
@@ -118,30 +151,18 @@ def _from_file(path, builder, classes, size, mean, std) -> LoadedModel:
                        names)
 
 
-def _one_image(source, size: int, what: str) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(source, bytes | bytearray | memoryview):
-        source = io.BytesIO(bytes(source))
-    try:
-        with Image.open(source) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ValueError(f"{what} has {img.width} x {img.height} pixels, more than "
-                                 f"{MAX_PIXELS:,}: make it smaller first")
-            img = img.convert("RGB")  # grey, palette or RGBA -> RGB
-            side = min(img.size)
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize(
-                (size, size), Image.Resampling.BICUBIC)
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{what} is not an image Pillow can read ({type(err).__name__}); "
-                         f"give a PNG or JPEG file") from None
-    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float() / 255
+def model_choices() -> list[str]:
+    """What the notebook offers: the course models whose checkpoints are here, then
+    :data:`TORCHVISION_MODELS`."""
+    here = [n for n in COURSE_MODELS if checkpoints.checkpoint_paths(n)[0].exists()]
+    return here + list(TORCHVISION_MODELS)
 
 
-def load_images(sources, size: int = 224) -> torch.Tensor:
+def load_images(sources, size: int = 224, notes: list[str] | None = None) -> torch.Tensor:
     """N x 3 x size x size images in [0, 1] from image files, bytes, or a folder of them (its
-    PNG / JPEG files in name order): each one's central square, resized (bicubic)."""
+    PNG / JPEG files in name order): each one's central square, resized (bicubic;
+    :func:`xai_helpers.data.read_image`). ``notes`` gets a line per conversion (grey to RGB,
+    cropping)."""
     if isinstance(sources, str | Path) and Path(sources).is_dir():
         folder = Path(sources)
         sources = sorted(p for p in folder.iterdir()
@@ -150,11 +171,50 @@ def load_images(sources, size: int = 224) -> torch.Tensor:
             raise ValueError(f"{folder} holds no PNG or JPEG files")
     elif isinstance(sources, str | Path | bytes | bytearray | memoryview):
         sources = [sources]
-    images = [_one_image(s, size, str(s) if isinstance(s, str | Path) else f"image {i}")
-              for i, s in enumerate(sources)]
+    images = [data.read_image(s, size, str(s) if isinstance(s, str | Path) else f"image {i}",
+                              notes) for i, s in enumerate(sources)]
     if not images:
         raise ValueError("no images given")
     return torch.stack(images)
+
+
+def gradcam_layer(model: nn.Module, size: int) -> str | None:
+    """A Grad-CAM layer worth showing: :func:`~xai_helpers.class_maps.default_layer` unless its
+    output is smaller than 4 x 4 (``vgg_cifar10``'s deepest maps are 2 x 2 and 1 x 1: a map
+    upscaled from them is a smooth blob), then the last convolution whose output is at least
+    4 x 4; ``None`` without convolutions."""
+    layers = conv_layers(model)
+    if not layers:
+        return None
+    default = default_layer(model)
+    with torch.no_grad(), recording(model, layers) as calls:
+        model(torch.rand(1, 3, size, size))
+    side = {c.name: min(c.output.shape[-2:]) for c in calls if c.output.ndim == 4}
+    if side.get(default, 4) >= 4:
+        return default
+    larger = [n for n in layers if side.get(n, 0) >= 4]
+    return larger[-1] if larger else default
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """The layers Grad-CAM and CAV can be read at: every ``nn.Conv2d`` (definition order),
+    and the default Grad-CAM layer (the block feeding global average pooling) if it is not a
+    convolution itself."""
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    try:
+        default = default_layer(model)
+    except ValueError:
+        return names
+    return names if default in names else names + [default]
+
+
+# --------------------------------------------------------------------------- maps and measures
+
+MEASURES = {  # name: (what it is, is higher better)
+    "deletion": ("area under the patch-deletion curve (black patches)", False),
+    "insertion": ("area under the insertion curve (from a blurred copy)", True),
+    "randomisation": ("Spearman correlation with the maps of the randomised model", False),
+}
 
 
 @dataclass(frozen=True)
@@ -162,41 +222,133 @@ class Explanation:
     """Every applicable map of the series for one class per image, and how faithful each is."""
 
     target: torch.Tensor  # (N,) the explained class of each image
-    top5: torch.Tensor  # N x 5 classes, highest score first
+    scores: torch.Tensor  # N x K logits
     maps: dict[str, torch.Tensor]  # method -> N x C' x H x W
     skipped: dict[str, str]  # method -> why it does not apply to this model
-    measures: dict[str, dict[str, float]]  # method -> {"deletion": ..., "insertion": ...}
+    measures: dict[str, dict[str, torch.Tensor]]  # method (and "random") -> measure -> (N,)
+    settings: dict[str, dict] = field(default_factory=dict)  # method -> knobs used
+    seconds: dict[str, float] = field(default_factory=dict)  # method -> time for its map(s)
+
+    @property
+    def top5(self) -> torch.Tensor:
+        """N x 5 classes, highest score first."""
+        return self.scores.topk(min(5, self.scores.shape[1]), dim=1).indices
+
+
+def settings(method: str, size: int, layer: str | None = None,
+             cav_layer: str = "input") -> dict:
+    """The knobs :func:`explain` gives ``method`` for ``size`` x ``size`` images: Grad-CAM's
+    (and Guided Grad-CAM's) ``layer``, CAV's ``layer``, occlusion windows of 1/8 of the side
+    (8 x 8 of them, 4 px on 32 x 32 as notebook 06's deletion patches), IG's
+    :data:`~xai_helpers.class_maps.IG_STEPS`."""
+    if method in ("gradcam", "guided_gradcam"):
+        return {"layer": layer} if layer else {}
+    if method == "cav":
+        return {"layer": cav_layer}
+    if method == "occlusion":
+        side = max(1, size // 8)
+        return {"window": side, "stride": side}
+    if method == "integrated_gradients":
+        return {"n_steps": IG_STEPS}
+    return {}
 
 
 def explain(model: nn.Module, images: torch.Tensor, target=None, *,
-            which: Sequence[str] | None = None, curves: bool = True,
-            steps: int = 8) -> Explanation:
-    """One call from "model + images" to every map and its faithfulness: the maps of
-    :func:`xai_helpers.methods.attribute` for ``target`` (``None``: each image's top class)
-    for every method in ``which`` (default: all registered) that applies to the model (the
-    others in ``skipped``, with the reason), and, with ``curves``, each map's deletion and
-    insertion areas (:mod:`xai_helpers.faithfulness`) beside the random order's, under the
-    key ``"random"``."""
+            which: Sequence[str] | None = None, layer: str | None = None,
+            cav_layer: str = "input", curves: bool = True, steps: int = 8,
+            randomisation: bool = False, points: int = 4, floor: bool = True,
+            knobs: dict[str, dict] | None = None) -> Explanation:
+    """One call from "model + images" to every map and its faithfulness.
+
+    The maps of :func:`xai_helpers.methods.attribute` for ``target`` (``None``: each image's
+    top class; an int or one class per image) for every method in ``which`` (``None``: all
+    registered) that applies to the model (the others in ``skipped``, with the reason), with
+    :func:`settings` (``layer`` for Grad-CAM and Guided Grad-CAM, ``cav_layer`` for CAV;
+    ``knobs`` overrides per method). With ``curves``, per image: the patch-deletion area (8 x 8
+    cells, black) and the insertion area (from a blurred copy) in ``steps`` steps
+    (:mod:`xai_helpers.faithfulness`), and under ``"random"`` (with ``floor``) the same for a
+    random order (the floor a map must beat). With ``randomisation``, the cascading
+    randomisation check (Adebayo et al. 2018), compared after ``points`` evenly spaced steps of
+    the cascade: the mean correlation per image (low = the map depends on the learned weights).
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be a tensor N x 3 x H x W with N >= 1 (load_images "
+                         f"gives one), got {tuple(getattr(images, 'shape', ()))}")
     with torch.no_grad():
-        scores = model(images)
-    top5 = scores.topk(min(5, scores.shape[1]), dim=1).indices
-    target = top5[:, 0] if target is None else torch.as_tensor(target).long().expand(len(images))
-    maps, skipped = {}, {}
-    for name in (which or list(methods.METHODS)):
+        scores = model(images).float()
+    n, size = len(images), images.shape[-1]
+    target = (scores.argmax(1) if target is None
+              else class_indices(target, n, scores.shape[1], what="target"))
+    which = list(methods.METHODS) if which is None else list(which)
+    unknown = set(which) - set(methods.METHODS)
+    if unknown:
+        raise ValueError(f"unknown methods {sorted(unknown)}; the series has "
+                         f"{', '.join(methods.METHODS)}")
+    maps, skipped, used, seconds = {}, {}, {}, {}
+    for name in which:
         try:
             methods.METHODS[name].needs(model)
         except ValueError as err:
             skipped[name] = str(err)
             continue
-        maps[name] = methods.attribute(name, model, images, target)[:, 0]
-    measures: dict[str, dict[str, float]] = {}
-    if curves:
-        noise = torch.rand(len(images), 1, *images.shape[-2:],
-                           generator=torch.Generator().manual_seed(0))
-        for name, m in {**maps, "random": noise}.items():
-            measures[name] = {
-                "deletion": faithfulness.deletion_curve(model, images, target, m,
-                                                        steps=steps).area,
-                "insertion": faithfulness.insertion_curve(model, images, target, m,
-                                                          steps=steps).area}
-    return Explanation(target, top5, maps, skipped, measures)
+        used[name] = {**settings(name, size, layer, cav_layer), **(knobs or {}).get(name, {})}
+        start = time.perf_counter()
+        maps[name] = methods.attribute(name, model, images, target, **used[name])[:, 0]
+        seconds[name] = time.perf_counter() - start
+    measures = _measures(model, images, target, maps, used, steps, randomisation, points,
+                         curves, floor)
+    return Explanation(target, scores, maps, skipped, measures, used, seconds)
+
+
+def _measures(model, images, target, maps, used, steps, randomisation, points, curves, floor):
+    measures: dict[str, dict[str, torch.Tensor]] = {}
+    if not curves and not randomisation:
+        return measures
+    size = images.shape[-1]
+    noise = torch.rand(len(images), 1, *images.shape[-2:],
+                       generator=torch.Generator().manual_seed(0))
+    for name, m in ({**maps, "random": noise} if floor else maps).items():
+        row = measures.setdefault(name, {})
+        if curves:
+            row["deletion"] = faithfulness.deletion_curve(
+                model, images, target, m, steps=steps, patch=max(1, size // 8)).areas
+            row["insertion"] = faithfulness.insertion_curve(
+                model, images, target, m, steps=steps).areas
+        if randomisation and name != "random":
+            row["randomisation"] = faithfulness.randomisation_check(
+                model, name, images, target, points=points, **used[name]).per_image
+    return measures
+
+
+def measure_rows(result: Explanation, classes: Sequence[str]) -> list[dict]:
+    """One row per image and method: the class explained, the measures, the random order's
+    measures beside them (``random_deletion``, ``random_insertion``), the map's time."""
+    rows = []
+    floor = result.measures.get("random", {})
+    for i, t in enumerate(result.target.tolist()):
+        for name in result.maps:
+            row = {"image": i, "class": t, "class_name": classes[t], "method": name,
+                   "seconds_for_batch": round(result.seconds.get(name, math.nan), 4)}
+            for measure in MEASURES:
+                value = result.measures.get(name, {}).get(measure)
+                row[measure] = round(float(value[i]), 4) if value is not None else ""
+            for measure in ("deletion", "insertion"):
+                value = floor.get(measure)
+                row[f"random_{measure}"] = round(float(value[i]), 4) if value is not None else ""
+            rows.append(row)
+    return rows
+
+
+def write_csv(result: Explanation, classes: Sequence[str], path: str | Path, *,
+              overwrite: bool = False) -> Path:
+    """:func:`measure_rows` as a CSV file; an existing file is kept unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists: name another folder or pass overwrite=True")
+    rows = measure_rows(result, classes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["image"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

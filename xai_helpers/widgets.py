@@ -110,6 +110,23 @@ def _figure_output(fig: Figure) -> dict:
             "data": {"image/png": png, "text/plain": repr(fig)}}
 
 
+def show_in(out: widgets.Output, make: Callable[[], Figure]) -> None:
+    """Replace what ``out`` shows by the figure ``make()`` draws, then close that figure (the
+    module docstring says how this works in a kernel, in plain Python, and on errors)."""
+    with out:
+        capturing = bool(out.msg_id)  # a kernel routes displays into the Output
+        if capturing:
+            clear_output(wait=True)  # happens when the new figure (or a traceback) arrives
+        fig = make()
+        try:
+            if capturing:
+                display(fig)
+            else:  # plain Python (tests): nothing is captured, so set the outputs
+                out.outputs = (_figure_output(fig),)
+        finally:
+            plt.close(fig)
+
+
 def interact_view(render: Callable[..., Figure], **controls: widgets.ValueWidget) -> widgets.VBox:
     """The controls in a row above an ``Output`` that shows ``render(**values)``.
 
@@ -133,18 +150,7 @@ def interact_view(render: Callable[..., Figure], **controls: widgets.ValueWidget
 
     def draw(change: object = None) -> None:
         values = {name: control.value for name, control in controls.items()}
-        with out:
-            capturing = bool(out.msg_id)  # a kernel routes displays into the Output
-            if capturing:
-                clear_output(wait=True)  # happens when the new figure (or a traceback) arrives
-            fig = render(**values)
-            try:
-                if capturing:
-                    display(fig)
-                else:  # plain Python (tests): nothing is captured, so set the outputs
-                    out.outputs = (_figure_output(fig),)
-            finally:
-                plt.close(fig)
+        show_in(out, lambda: render(**values))
 
     for control in controls.values():
         control.observe(draw, names="value")
