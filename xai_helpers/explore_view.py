@@ -27,7 +27,10 @@ from matplotlib.figure import Figure
 from . import data, explore, methods, widgets
 from .figures import panel_grid, panel_grid_figsize
 
-__all__ = ["explanation_figure", "export", "Explorer"]
+__all__ = ["explanation_figure", "export", "Explorer", "SLOW", "PREVIEW_SIZE"]
+
+SLOW = ("integrated_gradients", "occlusion")  # many passes per map: left out of a first look
+PREVIEW_SIZE = 128  # images at least this large get a first look before the complete figure
 
 
 def _titles(result: explore.Explanation, i: int) -> list[str]:
@@ -165,53 +168,80 @@ class Explorer:
             return _resized(source, size)[None]
         return data.read_image(source, size, label)[None]
 
-    def explain(self, model: str, label: str, rank: int = 0, which: Sequence[str] = (),
-                layer: str | None = None, cav_layer: str = "input",
-                randomisation: bool = False) -> explore.Explanation:
-        """The maps and measures of ``which`` for the class ranked ``rank`` (0: the top class)
-        on image ``label``, computing only those not computed before."""
+    def _target(self, model: str, label: str, rank: int) -> int:
         loaded = self.model(model)
-        x = self.image(label, loaded.size)
+        with torch.no_grad():
+            scores = loaded.model(self.image(label, loaded.size))
+        return int(scores.topk(rank + 1, dim=1).indices[0, rank])
+
+    def _keys(self, model, label, rank, which, layer, cav_layer, randomisation):
+        """``(target, which, {method: cache key})`` for these choices."""
+        loaded = self.model(model)
         which = list(which) or methods.applicable(loaded.model)
         layer = layer or explore.gradcam_layer(loaded.model, loaded.size)
-        with torch.no_grad():
-            target = int(loaded.model(x).topk(rank + 1, dim=1).indices[0, rank])
+        target = self._target(model, label, rank)
+        keys = {name: (model, label, target, name, tuple(sorted(explore.settings(
+            name, loaded.size, layer, cav_layer).items())), randomisation) for name in which}
+        return target, which, keys
+
+    def pending(self, model: str, label: str, rank: int = 0, which: Sequence[str] = (),
+                layer: str | None = None, cav_layer: str = "input",
+                randomisation: bool = False) -> list[str]:
+        """The methods whose maps and measures :meth:`explain` would have to compute."""
+        return [n for n, k in self._keys(model, label, rank, which, layer, cav_layer,
+                                         randomisation)[2].items() if (*k, True) not in self._cache]
+
+    def explain(self, model: str, label: str, rank: int = 0, which: Sequence[str] = (),
+                layer: str | None = None, cav_layer: str = "input",
+                randomisation: bool = False, curves: bool = True) -> explore.Explanation:
+        """The maps and measures of ``which`` (default: all that apply) for the class ranked
+        ``rank`` (0: the top class) on image ``label``, computing only those not computed
+        before (``curves=False``: the maps alone, a quick first look)."""
+        loaded = self.model(model)
+        x = self.image(label, loaded.size)
+        target, which, keys = self._keys(model, label, rank, which, layer, cav_layer,
+                                         randomisation)
         floor_key = (model, label, target, "random")
-        if floor_key not in self._cache:
+        if curves and floor_key not in self._cache:
             self._cache[floor_key] = explore.explain(loaded.model, x, target, which=[],
                                                      steps=self.steps)
         parts = {}
-        for name in which:
-            knobs = explore.settings(name, loaded.size, layer, cav_layer)
-            key = (model, label, target, name, tuple(sorted(knobs.items())), randomisation)
-            if key not in self._cache:
-                self._cache[key] = explore.explain(
-                    loaded.model, x, target, which=[name], knobs={name: knobs},
-                    steps=self.steps, randomisation=randomisation, floor=False)
-            parts[name] = self._cache[key]
-        base = self._cache[floor_key]
+        for name, key in keys.items():
+            if (*key, True) in self._cache:
+                parts[name] = self._cache[(*key, True)]
+                continue
+            if (*key, curves) not in self._cache:
+                self._cache[(*key, curves)] = explore.explain(
+                    loaded.model, x, target, which=[name], knobs={name: dict(key[4])},
+                    steps=self.steps, randomisation=randomisation and curves, curves=curves,
+                    floor=False)
+            parts[name] = self._cache[(*key, curves)]
+        base = self._cache.get(floor_key) or explore.explain(loaded.model, x, target, which=[],
+                                                             curves=False)
         skipped = {n: p.skipped[n] for n, p in parts.items() if n in p.skipped}
         for name in set(methods.METHODS) - set(methods.applicable(loaded.model)) - set(which):
             try:
                 methods.METHODS[name].needs(loaded.model)
             except ValueError as err:
                 skipped[name] = str(err)
+        measures = {n: p.measures[n] for n, p in parts.items() if n in p.measures}
+        if curves:
+            measures["random"] = base.measures["random"]
         return explore.Explanation(
             base.target, base.scores,
-            {n: p.maps[n] for n, p in parts.items() if n in p.maps}, skipped,
-            {**{n: p.measures[n] for n, p in parts.items() if n in p.measures},
-             "random": base.measures["random"]},
+            {n: p.maps[n] for n, p in parts.items() if n in p.maps}, skipped, measures,
             {n: p.settings[n] for n, p in parts.items() if n in p.settings},
             {n: p.seconds[n] for n, p in parts.items() if n in p.seconds})
 
     def render(self, model: str, image: str, rank: int = 0, which: Sequence[str] = (),
                layer: str | None = None, cav_layer: str = "input",
-               randomisation: bool = False) -> Figure:
+               randomisation: bool = False, curves: bool = True) -> Figure:
         """The figure of :func:`explanation_figure` for these choices; its time in
         :attr:`seconds` (computing what is new, and drawing)."""
         start = time.perf_counter()
         loaded = self.model(model)
-        result = self.explain(model, image, rank, which, layer, cav_layer, randomisation)
+        result = self.explain(model, image, rank, which, layer, cav_layer, randomisation,
+                              curves)
         x = self.image(image, loaded.size)
         fig = explanation_figure(x[0], result, 0, loaded.classes,
                                  title=f"{loaded.label}; {image}")
@@ -264,12 +294,21 @@ def _view(ex: Explorer, first: str) -> ipw.VBox:
     def draw(change=None):
         if busy[0]:
             return
-        status.value = "computing..."
-        widgets.show_in(out, lambda: ex.render(
-            model.value, image.value, rank.value, which.value,
-            None if layer.value == "-" else layer.value, cav_layer.value, rand.value))
-        status.value = "; ".join([ex.model(model.value).weights,
-                                  f"drawn in {ex.seconds:.1f} s",
+        choice = (model.value, image.value, rank.value, which.value,
+                  None if layer.value == "-" else layer.value, cav_layer.value, rand.value)
+        pending = ex.pending(*choice)
+        fast = [m for m in (which.value or pending) if m not in SLOW]
+        preview = ex.model(model.value).size >= PREVIEW_SIZE and pending and fast
+        if preview:  # a first look: the fast maps without their measures
+            widgets.show_in(out, lambda: ex.render(*choice[:3], fast, *choice[4:], False))
+            status.value = (f"first look in {ex.seconds:.1f} s (maps only, without "
+                            f"{', '.join(methods.METHODS[m].title for m in SLOW)}); "
+                            f"computing the rest...")
+            first = ex.seconds
+        widgets.show_in(out, lambda: ex.render(*choice))
+        timing = (f"first look {first:.1f} s, complete {first + ex.seconds:.1f} s" if preview
+                  else f"drawn in {ex.seconds:.1f} s")
+        status.value = "; ".join([ex.model(model.value).weights, timing,
                                   *ex.notes.get(image.value, [])])
 
     def on(change, refresh):
