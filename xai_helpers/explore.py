@@ -38,7 +38,7 @@ from .class_maps import IG_STEPS, default_layer
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "COURSE_MODELS", "TORCHVISION_MODELS",
            "LoadedModel", "load_model", "model_choices", "load_images", "conv_layers",
            "gradcam_layer", "Explanation", "explain", "settings", "MEASURES", "measure_rows",
-           "write_csv"]
+           "write_csv", "summarise", "format_summary"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -337,6 +337,43 @@ def measure_rows(result: Explanation, classes: Sequence[str]) -> list[dict]:
                 row[f"random_{measure}"] = round(float(value[i]), 4) if value is not None else ""
             rows.append(row)
     return rows
+
+
+def summarise(result: Explanation) -> list[dict]:
+    """Per method, over the images: the mean of each measure and, for deletion and insertion,
+    the share of images where the map beats the random order on that image (deletion lower,
+    insertion higher); the random order's means in the row ``"random"``."""
+    floor = result.measures.get("random", {})
+    rows = []
+    for name, values in result.measures.items():
+        row = {"method": name, "n": len(result.target)}
+        for measure, v in values.items():
+            row[measure] = float(v.float().nanmean())
+            if name != "random" and measure in floor:
+                beats = v < floor[measure] if measure == "deletion" else v > floor[measure]
+                row[f"{measure}_beats_random"] = float(beats.float().mean())
+        rows.append(row)
+    return rows
+
+
+def format_summary(rows: list[dict]) -> str:
+    """:func:`summarise` as a text table (share of images beating the random order in
+    brackets; randomisation: lower = the map depends more on the learned weights)."""
+    def cell(row, measure):
+        if measure not in row:
+            return f"{'-':>18s}"
+        share = row.get(f"{measure}_beats_random")
+        text = f"{row[measure]:.3f}" + (f" ({share:.0%})" if share is not None else "")
+        return f"{text:>18s}"
+
+    head = f"{'method':14s}{'deletion (beats)':>18s}{'insertion (beats)':>18s}{'randomis.':>11s}"
+    lines = [head]
+    for row in rows:
+        title = "random order" if row["method"] == "random" else methods.METHODS[
+            row["method"]].title
+        rand = f"{row['randomisation']:11.3f}" if "randomisation" in row else f"{'-':>11s}"
+        lines.append(f"{title:14s}{cell(row, 'deletion')}{cell(row, 'insertion')}{rand}")
+    return "\n".join(lines)
 
 
 def write_csv(result: Explanation, classes: Sequence[str], path: str | Path, *,

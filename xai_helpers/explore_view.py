@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -336,7 +337,7 @@ def _view(ex: Explorer, first: str) -> ipw.VBox:
     def exported(button):
         try:
             paths = export(ex.last_figure, ex.last, ex.model(model.value).classes, folder.value,
-                           f"{model.value}_{image.value}".replace(" ", "_"))
+                           re.sub(r"[^A-Za-z0-9_-]+", "_", f"{model.value}_{image.value}"))
             status.value = "wrote " + ", ".join(str(p) for p in paths)
         except (OSError, ValueError) as err:
             status.value = str(err)
