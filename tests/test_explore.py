@@ -26,6 +26,8 @@ def test_a_torchvision_name_gives_random_weights_offline_and_says_so():
     assert loaded.model(x).shape == (2, 1000)
     with pytest.raises(ValueError, match="0-255"):  # the first layer checks the input
         loaded.model(x * 255)
+    control = explore.load_model("resnet18", size=64, pretrained=False)
+    assert "RANDOM weights" in control.weights and "pretrained=False" in control.weights
     with pytest.raises(ValueError, match="neither a file.*nor a torchvision classifier"):
         explore.load_model("resnet1800")
 

@@ -74,7 +74,7 @@ def _wrap(net: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> nn.Module:
 
 def load_model(source: str | Path, *, builder: Callable[[], nn.Module] | None = None,
                classes: Sequence[str] | None = None, size: int = 224,
-               mean=IMAGENET_MEAN, std=IMAGENET_STD) -> LoadedModel:
+               mean=IMAGENET_MEAN, std=IMAGENET_STD, pretrained: bool = True) -> LoadedModel:
     """A classifier for the series' methods.
 
     ``source`` is one of :data:`COURSE_MODELS` (the course's committed CIFAR-10 checkpoints,
@@ -86,6 +86,8 @@ def load_model(source: str | Path, *, builder: Callable[[], nn.Module] | None = 
     file's name is a torchvision name) and the file must hold a ``state_dict``: it is loaded
     with ``weights_only=True``, so a pickled model, which could run code, is refused.
     ``mean``/``std``: the normalisation the model was trained with, made its first layer.
+    ``pretrained=False``: a torchvision architecture with random weights even where the
+    ImageNet weights could be had (a control: what the maps show when nothing was learned).
     """
     if str(source) in COURSE_MODELS:
         name = str(source)
@@ -105,6 +107,8 @@ def load_model(source: str | Path, *, builder: Callable[[], nn.Module] | None = 
     weights_enum = torchvision.models.get_model_weights(name).DEFAULT
     categories = tuple(weights_enum.meta["categories"])
     try:
+        if not pretrained:
+            raise RuntimeError("asked for (pretrained=False)")
         if not config.download_allowed():
             cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights_enum.url).name
             if not cached.exists():
