@@ -77,6 +77,9 @@ def test_too_large_images_are_refused(monkeypatch):
     monkeypatch.setattr(data, "MAX_PIXELS", 100)
     with pytest.raises(ValueError, match="more than 100"):
         explore.load_images(_png("RGB"))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # Pillow's own bomb check fires first
+    with pytest.raises(ValueError, match="more than 100 pixels: make it smaller"):
+        explore.load_images(_png("RGB"))
 
 
 @pytest.mark.parametrize("name", ["resnet18", "vgg11", "mobilenet_v3_small"])
