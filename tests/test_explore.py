@@ -142,6 +142,9 @@ def test_one_call_gives_every_applicable_map_and_its_measures_per_image():
         for v in values.values():
             assert v.shape == (2,)
         assert ((0 <= values["deletion"]) & (values["deletion"] <= 1)).all()
+    only = explore.explain(loaded.model, x, which=["gradcam"], curves=False, randomisation=True,
+                           points=1)
+    assert set(only.measures) == {"gradcam"} and set(only.measures["gradcam"]) == {"randomisation"}
     fixed = explore.explain(loaded.model, x, target=3, which=["gradcam"], curves=False)
     assert fixed.target.tolist() == [3, 3] and fixed.measures == {}
     with pytest.raises(ValueError, match="unknown methods"):

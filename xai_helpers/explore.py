@@ -311,7 +311,7 @@ def _measures(model, images, target, maps, used, steps, randomisation, points, c
     size = images.shape[-1]
     noise = torch.rand(len(images), 1, *images.shape[-2:],
                        generator=torch.Generator().manual_seed(0))
-    for name, m in ({**maps, "random": noise} if floor else maps).items():
+    for name, m in ({**maps, "random": noise} if floor and curves else maps).items():
         row = measures.setdefault(name, {})
         if curves:
             row["deletion"] = faithfulness.deletion_curve(
