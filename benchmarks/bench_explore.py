@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
 import statistics
 import time
 
@@ -105,12 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{load_s:.1f} s; median over {len(images)} image(s), seconds per redraw:")
         for case, s in median.items():
             print(f"  {case:14s} {s:6.2f}")
-    written = write_report(report, "explore")
-    if args.record:
-        if quick:
-            raise SystemExit("--record keeps full runs only (not --quick / XAI_QUICK=1)")
-        shutil.copyfile(written, config.RESULTS_DIR / RECORD)
-        print(f"-> {config.show_path(config.RESULTS_DIR / RECORD)}")
+    write_report(report, "explore", RECORD if args.record else None, quick)
     return report
 
 

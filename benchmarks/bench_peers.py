@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import shutil
 import time
 import warnings
 
@@ -246,12 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
     assert [(name, id(m)) for name, m in cnn.named_modules()] == modules, "cnn was modified"
     report["total_s"] = time.perf_counter() - start
     print(f"total {report['total_s']:.0f} s")
-    written = write_report(report, "peers")
-    if args.record:
-        if quick:
-            raise SystemExit("--record keeps full runs only (not --quick / XAI_QUICK=1)")
-        shutil.copyfile(written, config.RESULTS_DIR / RECORD)
-        print(f"-> {config.show_path(config.RESULTS_DIR / RECORD)}")
+    write_report(report, "peers", RECORD if args.record else None, quick)
     return report
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -235,12 +236,20 @@ def machine_info(device: str | torch.device | None = None) -> dict:
     return info
 
 
-def write_report(report: dict, name: str) -> Path:
-    """Write a benchmark report to ``build/bench/NAME.json`` and say where (``make bench``)."""
+def write_report(report: dict, name: str, record: str | None = None,
+                 quick: bool = False) -> Path:
+    """Write a benchmark report to ``build/bench/NAME.json`` and say where (``make bench``);
+    with ``record`` (a file name), also copy it to ``data/results/RECORD``, the committed
+    record (a benchmark's ``--record``), which keeps full runs only: ``quick`` refuses."""
+    if record and quick:
+        raise SystemExit("--record keeps full runs only (not --quick / XAI_QUICK=1)")
     out = config.BUILD_DIR / "bench" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"-> {out}")
+    if record:
+        shutil.copyfile(out, config.RESULTS_DIR / record)
+        print(f"-> {config.show_path(config.RESULTS_DIR / record)}")
     return out
 
 
